@@ -1,0 +1,139 @@
+//! What the suite needs from a cloud: how to run its CPI, what to pass it,
+//! and a way to look at the cloud itself (never only at the CPI's answers),
+//! plus the faults it can inject. Each cloud's fake (or, for AWS, the moto
+//! launcher) implements this next to its server.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to start the CPI for one call: binary, arguments (the config path in
+/// the form the cloud's job renders) and any environment variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpiCommand {
+    pub binary: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// The registry the harness runs for stemcell API v1 checks; an
+/// environment writes it into its CPI config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryEndpoint {
+    /// `http://127.0.0.1:PORT`, without credentials.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+}
+
+/// Everything the cloud holds that the suite could have created or leaked.
+/// The suite compares it before and after: what it made must be gone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub vms: Vec<String>,
+    pub disks: Vec<String>,
+    pub stemcells: Vec<String>,
+    pub snapshots: Vec<String>,
+    /// Ports, ENIs, floating IP bindings, ordered storage, loop devices…:
+    /// anything else a CPI creates, as "kind:id".
+    pub other: Vec<String>,
+}
+
+/// A fault for the cloud to act out. `inject` answers false when this cloud
+/// (or its fake) cannot, and the check is then reported as skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The next `create_vm` fails after the VM (container, instance, server,
+    /// guest) exists in the cloud, at the step that follows its creation.
+    CreateVmAfterVmExists,
+    /// The next `times` requests answer a transient error (503, throttling),
+    /// then the cloud answers normally.
+    Transient { times: u32 },
+    /// Every request answers a server error until `clear_faults`.
+    Persistent,
+    /// Every request is delayed by this much until `clear_faults`.
+    Latency(Duration),
+    /// The next request's connection is closed without an answer.
+    DropConnection,
+}
+
+pub trait Environment {
+    /// The CPI's name for reports: `cpi-warden`.
+    fn name(&self) -> &str;
+
+    /// How to run the CPI (its config already written by the environment).
+    fn cpi(&self) -> CpiCommand;
+
+    /// `cloud_properties` for `stemcell.MF` of a heavy stemcell this cloud
+    /// imports; None when it cannot import heavy stemcells.
+    fn heavy_stemcell_properties(&self) -> Option<Value>;
+
+    /// `cloud_properties` for a light stemcell pointing at an image the
+    /// environment made in the cloud beforehand; None when it has none.
+    fn light_stemcell_properties(&self) -> Option<Value>;
+
+    /// VM `cloud_properties` that create a VM.
+    fn vm_cloud_properties(&self) -> Value;
+
+    /// VM `cloud_properties` the cloud must refuse (an unknown instance type,
+    /// a missing subnet), with the key the error message should name.
+    fn bad_vm_cloud_properties(&self) -> (Value, &'static str);
+
+    /// A manual network with the `n`th free IP of the test subnet.
+    fn manual_network(&self, n: u8) -> Value;
+
+    /// A dynamic network.
+    fn dynamic_network(&self) -> Value;
+
+    /// Disk `cloud_properties` for `create_disk`.
+    fn disk_cloud_properties(&self) -> Value;
+
+    // ---- Looking at the cloud itself ----
+
+    fn inventory(&self) -> Inventory;
+
+    /// The VM exists and is not terminated/deleted.
+    fn vm_exists(&self, vm: &str) -> bool;
+
+    /// The IP the cloud gave the VM (its first NIC).
+    fn vm_ip(&self, vm: &str) -> Option<String>;
+
+    /// Metadata as the cloud records it (tags, properties).
+    fn vm_metadata(&self, vm: &str) -> BTreeMap<String, String>;
+
+    /// The agent settings the VM receives through the cloud (user data,
+    /// metadata service, a file in the VM), parsed; None when there are none.
+    /// With stemcell API v1 that is a pointer to the registry.
+    fn agent_settings(&self, vm: &str) -> Option<Value>;
+
+    /// Removes the VM behind the CPI's back (a lost VM for the resurrector).
+    fn destroy_vm_out_of_band(&self, vm: &str);
+
+    fn disk_exists(&self, disk: &str) -> bool;
+
+    /// The VM the disk is attached to, as the cloud records it.
+    fn disk_attached_to(&self, disk: &str) -> Option<String>;
+
+    fn disk_size_mb(&self, disk: &str) -> Option<u64>;
+
+    fn disk_metadata(&self, disk: &str) -> BTreeMap<String, String>;
+
+    /// Writes a file on the persistent disk as seen from inside the VM.
+    /// None when the cloud gives no way to reach the disk's contents.
+    fn write_on_disk(&self, vm: &str, disk: &str, name: &str, data: &[u8]) -> Option<Result<(), String>>;
+
+    /// Reads a file from the persistent disk as seen from inside the VM.
+    fn read_on_disk(&self, vm: &str, disk: &str, name: &str) -> Option<Result<Vec<u8>, String>>;
+
+    // ---- Faults ----
+
+    fn inject(&self, fault: Fault) -> bool;
+
+    fn clear_faults(&self);
+
+    /// Secrets in the config: none may appear in the CPI's stderr or `log`.
+    fn secrets(&self) -> Vec<String>;
+}
