@@ -62,7 +62,10 @@ pub fn user_data(
         obj.insert("dns".into(), json!({"nameserver": dns}));
     }
     if let (Delivery::Registry, Some(reg)) = (delivery, registry) {
-        obj.insert("registry".into(), json!({"endpoint": reg.endpoint_with_credentials()}));
+        obj.insert(
+            "registry".into(),
+            json!({"endpoint": reg.endpoint_with_credentials()}),
+        );
     }
     doc
 }

@@ -54,8 +54,12 @@ impl RegistryConfig {
                 )))
             }
         };
-        let mut base = url::Url::parse(&raw)
-            .map_err(|e| Error::cpi(format!("{prefix}.endpoint: '{}' is not a URL: {e}", cpi::secret::redact(&raw))))?;
+        let mut base = url::Url::parse(&raw).map_err(|e| {
+            Error::cpi(format!(
+                "{prefix}.endpoint: '{}' is not a URL: {e}",
+                cpi::secret::redact(&raw)
+            ))
+        })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(Error::cpi(format!(
                 "{prefix}.endpoint: '{}' is not an http(s) URL with a host",
@@ -149,15 +153,19 @@ impl RegistryClient {
 
     /// The VM's settings; None when the registry has none.
     pub async fn get(&self, vm: &VmCid) -> Result<Option<Settings>> {
-        let resp = self.send("get settings", self.http.get(self.url(vm))).await?;
+        let resp = self
+            .send("get settings", self.http.get(self.url(vm)))
+            .await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         check(resp.status(), "get settings", vm)?;
-        let body: GetResponse = resp
-            .json()
-            .await
-            .map_err(|e| Error::cloud(format!("registry get settings for {vm}: bad response: {}", without_url(&e))))?;
+        let body: GetResponse = resp.json().await.map_err(|e| {
+            Error::cloud(format!(
+                "registry get settings for {vm}: bad response: {}",
+                without_url(&e)
+            ))
+        })?;
         let settings: Value = serde_json::from_str(&body.settings)
             .map_err(|e| Error::cloud(format!("registry settings for {vm} are not JSON: {e}")))?;
         serde_json::from_value(settings)
@@ -167,7 +175,9 @@ impl RegistryClient {
 
     /// Removes the VM's settings; already gone is success.
     pub async fn delete(&self, vm: &VmCid) -> Result<()> {
-        let resp = self.send("delete settings", self.http.delete(self.url(vm))).await?;
+        let resp = self
+            .send("delete settings", self.http.delete(self.url(vm)))
+            .await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(());
         }
@@ -179,7 +189,10 @@ fn check(status: reqwest::StatusCode, what: &str, vm: &VmCid) -> Result<()> {
     if status.is_success() {
         Ok(())
     } else {
-        Err(Error::cloud(format!("registry {what} for {vm}: HTTP {status}")).retry(status.is_server_error()))
+        Err(
+            Error::cloud(format!("registry {what} for {vm}: HTTP {status}"))
+                .retry(status.is_server_error()),
+        )
     }
 }
 
@@ -202,12 +215,19 @@ mod tests {
 
     #[test]
     fn accepts_ruby_and_go_forms() {
-        let r = cfg(json!({"endpoint": "http://10.0.0.6:25777", "user": "admin", "password": "reg-pw-1"}))
+        let r = cfg(
+            json!({"endpoint": "http://10.0.0.6:25777", "user": "admin", "password": "reg-pw-1"}),
+        )
+        .resolve("registry")
+        .unwrap();
+        assert_eq!(r.base.as_str(), "http://10.0.0.6:25777/");
+        let r = cfg(json!({"endpoint": "http://admin:reg-pw-2@10.0.0.6:25777"}))
             .resolve("registry")
             .unwrap();
-        assert_eq!(r.base.as_str(), "http://10.0.0.6:25777/");
-        let r = cfg(json!({"endpoint": "http://admin:reg-pw-2@10.0.0.6:25777"})).resolve("registry").unwrap();
-        assert_eq!((r.user.as_str(), r.password.expose()), ("admin", "reg-pw-2"));
+        assert_eq!(
+            (r.user.as_str(), r.password.expose()),
+            ("admin", "reg-pw-2")
+        );
         let r = cfg(json!({"Protocol": "http", "Host": "127.0.0.1", "Port": 25777, "Username": "u", "Password": "reg-pw-3"}))
             .resolve("Registry")
             .unwrap();
@@ -220,13 +240,35 @@ mod tests {
 
     #[test]
     fn names_what_is_missing() {
-        let e = cfg(json!({"endpoint": "http://10.0.0.6:25777"})).resolve("registry").unwrap_err();
-        assert!(e.message().starts_with("registry.user: missing"), "{}", e.message());
-        let e = cfg(json!({"endpoint": "http://10.0.0.6:25777", "user": "u"})).resolve("registry").unwrap_err();
-        assert!(e.message().starts_with("registry.password: missing"), "{}", e.message());
-        let e = cfg(json!({"endpoint": "not a url", "user": "u", "password": "p"})).resolve("registry").unwrap_err();
-        assert!(e.message().starts_with("registry.endpoint:"), "{}", e.message());
+        let e = cfg(json!({"endpoint": "http://10.0.0.6:25777"}))
+            .resolve("registry")
+            .unwrap_err();
+        assert!(
+            e.message().starts_with("registry.user: missing"),
+            "{}",
+            e.message()
+        );
+        let e = cfg(json!({"endpoint": "http://10.0.0.6:25777", "user": "u"}))
+            .resolve("registry")
+            .unwrap_err();
+        assert!(
+            e.message().starts_with("registry.password: missing"),
+            "{}",
+            e.message()
+        );
+        let e = cfg(json!({"endpoint": "not a url", "user": "u", "password": "p"}))
+            .resolve("registry")
+            .unwrap_err();
+        assert!(
+            e.message().starts_with("registry.endpoint:"),
+            "{}",
+            e.message()
+        );
         let e = cfg(json!({})).resolve("registry").unwrap_err();
-        assert!(e.message().starts_with("registry.endpoint: missing"), "{}", e.message());
+        assert!(
+            e.message().starts_with("registry.endpoint: missing"),
+            "{}",
+            e.message()
+        );
     }
 }

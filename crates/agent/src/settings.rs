@@ -19,7 +19,9 @@ pub struct AgentOptions {
     pub blobstore: Option<Value>,
 }
 
-fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -118,7 +120,10 @@ mod tests {
             cloud_properties: Map::new(),
             networks,
             disk_cids: vec![],
-            env: json!({"bosh": {"password": "pw-hash"}}).as_object().unwrap().clone(),
+            env: json!({"bosh": {"password": "pw-hash"}})
+                .as_object()
+                .unwrap()
+                .clone(),
         }
     }
 
@@ -133,7 +138,11 @@ mod tests {
             &agent,
             &create_vm(),
             "vm-1",
-            Disks { system: "/dev/sda".into(), ephemeral: Some(json!("/dev/sdb")), ..Disks::default() },
+            Disks {
+                system: "/dev/sda".into(),
+                ephemeral: Some(json!("/dev/sdb")),
+                ..Disks::default()
+            },
         );
         s.attach_persistent(&DiskCid::new("d-1"), json!({"path": "/dev/sdc"}));
         let v = s.to_json();
@@ -143,7 +152,10 @@ mod tests {
         assert_eq!(v["ntp"], json!(["0.pool.ntp.org"]));
         assert_eq!(v["blobstore"]["provider"], "dav");
         assert_eq!(v["networks"]["default"]["ip"], "10.0.0.10");
-        assert_eq!(v["disks"], json!({"system": "/dev/sda", "ephemeral": "/dev/sdb", "persistent": {"d-1": {"path": "/dev/sdc"}}}));
+        assert_eq!(
+            v["disks"],
+            json!({"system": "/dev/sda", "ephemeral": "/dev/sdb", "persistent": {"d-1": {"path": "/dev/sdc"}}})
+        );
         assert_eq!(v["env"]["bosh"]["password"], "pw-hash");
         let back: Settings = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);

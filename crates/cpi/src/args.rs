@@ -261,7 +261,11 @@ mod tests {
         )
         .unwrap();
         let e = args.get::<Networks>(1).unwrap_err();
-        assert!(e.message().contains("argument 2 (networks)"), "{}", e.message());
+        assert!(
+            e.message().contains("argument 2 (networks)"),
+            "{}",
+            e.message()
+        );
         assert!(e.message().contains("default.type"), "{}", e.message());
     }
 
@@ -276,7 +280,9 @@ mod tests {
 
     #[test]
     fn metadata_accepts_scalars() {
-        let m: Metadata = serde_json::from_value(json!({"index": 0, "compiling": true, "name": "x", "n": null})).unwrap();
+        let m: Metadata =
+            serde_json::from_value(json!({"index": 0, "compiling": true, "name": "x", "n": null}))
+                .unwrap();
         assert_eq!(m.get("index"), Some("0"));
         assert_eq!(m.get("compiling"), Some("true"));
         assert_eq!(m.get("n"), Some(""));

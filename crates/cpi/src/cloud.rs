@@ -68,7 +68,10 @@ pub trait Vms {
         let _ = (cid, metadata);
         Err(Error::not_implemented("set_vm_metadata"))
     }
-    async fn calculate_vm_cloud_properties(&self, resources: VmResources) -> Result<CloudProperties> {
+    async fn calculate_vm_cloud_properties(
+        &self,
+        resources: VmResources,
+    ) -> Result<CloudProperties> {
         let _ = resources;
         Err(Error::not_implemented("calculate_vm_cloud_properties"))
     }

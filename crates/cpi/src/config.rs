@@ -12,10 +12,17 @@ pub fn read_file(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::cpi(format!("reading config file {}: {e}", path.display())))?;
     if text.trim().is_empty() {
-        return Err(Error::cpi(format!("config file {} is empty", path.display())));
+        return Err(Error::cpi(format!(
+            "config file {} is empty",
+            path.display()
+        )));
     }
-    serde_json::from_str(&text)
-        .map_err(|e| Error::cpi(format!("config file {} is not valid JSON: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::cpi(format!(
+            "config file {} is not valid JSON: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Puts `overlay` over `base`: objects merge key by key, anything else replaces.
@@ -87,8 +94,14 @@ mod tests {
     #[test]
     fn names_missing_and_mistyped_keys() {
         let e = parse::<Cfg>(json!({"cloud": {}})).err().unwrap();
-        assert!(e.message().contains("cloud: missing field `region`"), "{}", e.message());
-        let e = parse::<Cfg>(json!({"cloud": {"region": "r", "retries": "x"}})).err().unwrap();
+        assert!(
+            e.message().contains("cloud: missing field `region`"),
+            "{}",
+            e.message()
+        );
+        let e = parse::<Cfg>(json!({"cloud": {"region": "r", "retries": "x"}}))
+            .err()
+            .unwrap();
         assert!(e.message().contains("cloud.retries"), "{}", e.message());
     }
 

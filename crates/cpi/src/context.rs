@@ -34,7 +34,10 @@ impl CallContext {
             .get("vm")
             .and_then(|vm| vm.get("stemcell"))
             .and_then(|s| s.get("api_version"))
-            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
             .map(|v| v as u32);
         CallContext {
             method: method.to_owned(),
@@ -70,6 +73,9 @@ mod tests {
         assert_eq!(c.api_version, 2);
         assert_eq!(c.stemcell_api_version, Some(2));
         assert_eq!(c.request_id.as_deref(), Some("r"));
-        assert_eq!(c.config_overrides(), *json!({"region": "x"}).as_object().unwrap());
+        assert_eq!(
+            c.config_overrides(),
+            *json!({"region": "x"}).as_object().unwrap()
+        );
     }
 }

@@ -181,7 +181,11 @@ pub async fn dispatch<C: Cloud>(
         "snapshot_disk" => {
             let a = args!("disk_cid", "metadata"; 1);
             let metadata: Option<Metadata> = a.opt(1)?;
-            json!(cloud.snapshot_disk(a.get(0)?, metadata.unwrap_or_default()).await?)
+            json!(
+                cloud
+                    .snapshot_disk(a.get(0)?, metadata.unwrap_or_default())
+                    .await?
+            )
         }
         "delete_snapshot" => {
             let a = args!("snapshot_cid"; 1);
@@ -211,6 +215,9 @@ pub async fn dispatch<C: Cloud>(
 pub fn unknown_method(method: &str) -> Error {
     Error::new(
         crate::ErrorKind::NotImplemented,
-        format!("unknown method '{method}': this CPI knows {}", METHODS.join(", ")),
+        format!(
+            "unknown method '{method}': this CPI knows {}",
+            METHODS.join(", ")
+        ),
     )
 }

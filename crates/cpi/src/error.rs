@@ -228,9 +228,15 @@ mod tests {
 
     #[test]
     fn kind_survives_wrapping() {
-        let e = inner().context("looking up VM").context("reboot_vm").unwrap_err();
+        let e = inner()
+            .context("looking up VM")
+            .context("reboot_vm")
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::VmNotFound);
-        assert_eq!(e.message(), "reboot_vm: looking up VM: container abc not found");
+        assert_eq!(
+            e.message(),
+            "reboot_vm: looking up VM: container abc not found"
+        );
         assert!(std::error::Error::source(&e).is_some());
     }
 

@@ -46,7 +46,10 @@ impl LogSink {
 
     /// Everything logged so far.
     pub fn contents(&self) -> String {
-        self.buffer.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.buffer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The tracing subscriber that writes to this sink.

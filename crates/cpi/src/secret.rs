@@ -153,7 +153,10 @@ mod tests {
             "key_name": "bosh"
         }));
         let line = "mbus-pass-123 blob-pass-456 $6$hashed-pw sl-api-key-789 agent bosh";
-        assert_eq!(redact(line), "<redacted> <redacted> <redacted> <redacted> agent bosh");
+        assert_eq!(
+            redact(line),
+            "<redacted> <redacted> <redacted> <redacted> agent bosh"
+        );
     }
 
     #[test]

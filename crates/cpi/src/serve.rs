@@ -46,7 +46,9 @@ impl Invocation {
             let slot = match flag {
                 "h" | "help" => return Ok(Invocation::Help),
                 "v" | "version" => return Ok(Invocation::Version),
-                "configPath" | "configFile" | "config" | "config-path" | "config-file" => &mut config,
+                "configPath" | "configFile" | "config" | "config-path" | "config-file" => {
+                    &mut config
+                }
                 "caCert" | "ca-cert" | "ca_cert" => &mut ca_cert,
                 other => return Err(Error::cpi(format!("unknown flag '-{other}' (see --help)"))),
             };
@@ -95,14 +97,24 @@ fn usage(name: &str) -> String {
 /// The whole program of a CPI binary: `fn main() { cpi::serve::<MyCloud>() }`.
 pub fn serve<C: Cloud>() -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = run::<C>(&args, &mut std::io::stdin().lock(), &mut std::io::stdout().lock(), LogSink::new());
+    let code = run::<C>(
+        &args,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+        LogSink::new(),
+    );
     std::process::exit(code)
 }
 
 /// One call: reads the request from `input`, writes the response to
 /// `output`, logs to `sink`. Returns the exit status (0 once a response was
 /// written).
-pub fn run<C: Cloud>(args: &[String], input: &mut dyn Read, output: &mut dyn Write, sink: LogSink) -> i32 {
+pub fn run<C: Cloud>(
+    args: &[String],
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    sink: LogSink,
+) -> i32 {
     let invocation = match Invocation::parse(args) {
         Ok(Invocation::Help) => {
             let _ = output.write_all(usage(C::NAME).as_bytes());
@@ -133,11 +145,7 @@ pub fn run<C: Cloud>(args: &[String], input: &mut dyn Read, output: &mut dyn Wri
         match outcome {
             Ok(Ok(result)) => Response::ok(result, String::new()),
             Ok(Err(e)) => {
-                tracing::error!(
-                    "{} ({})",
-                    e.message(),
-                    e.kind().wire_type()
-                );
+                tracing::error!("{} ({})", e.message(), e.kind().wire_type());
                 Response::err(&e, String::new())
             }
             Err(payload) => {
@@ -175,7 +183,9 @@ fn read_request(input: &mut dyn Read) -> Result<Request> {
         .read_to_string(&mut text)
         .map_err(|e| Error::cpi(format!("reading the request from stdin: {e}")))?;
     if text.trim().is_empty() {
-        return Err(Error::cpi("empty request: expected one JSON request on stdin"));
+        return Err(Error::cpi(
+            "empty request: expected one JSON request on stdin",
+        ));
     }
     let raw: Value = serde_json::from_str(&text)
         .map_err(|e| Error::cpi(format!("malformed request JSON on stdin: {e}")))?;
@@ -184,7 +194,11 @@ fn read_request(input: &mut dyn Read) -> Result<Request> {
     secret::register_from_json(&raw);
     serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { format!(" at '{path}'") };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at '{path}'")
+        };
         Error::cpi(format!("invalid request{at}: {}", e.inner()))
     })
 }
@@ -196,7 +210,11 @@ fn handle<C: Cloud>(
 ) -> Result<Value> {
     let request = read_request(input)?;
     let method = request.method.as_str();
-    let request_id = request.context.get("request_id").and_then(|v| v.as_str()).unwrap_or("-");
+    let request_id = request
+        .context
+        .get("request_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("-");
     let span = tracing::info_span!("cpi", req = request_id, method);
     let _guard = span.enter();
 
@@ -212,7 +230,8 @@ fn handle<C: Cloud>(
     let mut raw_config = config::read_file(&config_path)?;
     secret::register_from_json(&raw_config);
 
-    let mut ctx = CallContext::from_request(method, &request.context, request.api_version, u32::MAX);
+    let mut ctx =
+        CallContext::from_request(method, &request.context, request.api_version, u32::MAX);
     let overrides = ctx.config_overrides();
     if !overrides.is_empty() {
         C::merge_context(&mut raw_config, &overrides);
@@ -225,7 +244,10 @@ fn handle<C: Cloud>(
     if method == "info" {
         return Ok(json!(info));
     }
-    ctx.api_version = request.api_version.unwrap_or(1).clamp(1, info.api_version.max(1));
+    ctx.api_version = request
+        .api_version
+        .unwrap_or(1)
+        .clamp(1, info.api_version.max(1));
     ctx.ca_cert_path = ca_cert;
     let api_version = ctx.api_version;
     let cloud = C::new(parsed.config, ctx)?;
@@ -237,8 +259,16 @@ fn handle<C: Cloud>(
         .build()
         .map_err(|e| Error::cpi(format!("starting the async runtime: {e}")))?;
     let started = std::time::Instant::now();
-    let result = runtime.block_on(dispatch::dispatch(&cloud, method, request.arguments, api_version));
-    tracing::info!("{method} took {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    let result = runtime.block_on(dispatch::dispatch(
+        &cloud,
+        method,
+        request.arguments,
+        api_version,
+    ));
+    tracing::info!(
+        "{method} took {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     result
 }
 
@@ -260,11 +290,26 @@ mod tests {
     #[test]
     fn accepts_every_job_form() {
         assert_eq!(p(&["/c.json"]).unwrap(), run_with(Some("/c.json"), None));
-        assert_eq!(p(&["/c.json", "/ca.pem"]).unwrap(), run_with(Some("/c.json"), Some("/ca.pem")));
-        assert_eq!(p(&["-configPath=/c.json"]).unwrap(), run_with(Some("/c.json"), None));
-        assert_eq!(p(&["-configPath", "/c.json"]).unwrap(), run_with(Some("/c.json"), None));
-        assert_eq!(p(&["-configFile=/c.json", "-caCert=/ca"]).unwrap(), run_with(Some("/c.json"), Some("/ca")));
-        assert_eq!(p(&["--config", "/c.json"]).unwrap(), run_with(Some("/c.json"), None));
+        assert_eq!(
+            p(&["/c.json", "/ca.pem"]).unwrap(),
+            run_with(Some("/c.json"), Some("/ca.pem"))
+        );
+        assert_eq!(
+            p(&["-configPath=/c.json"]).unwrap(),
+            run_with(Some("/c.json"), None)
+        );
+        assert_eq!(
+            p(&["-configPath", "/c.json"]).unwrap(),
+            run_with(Some("/c.json"), None)
+        );
+        assert_eq!(
+            p(&["-configFile=/c.json", "-caCert=/ca"]).unwrap(),
+            run_with(Some("/c.json"), Some("/ca"))
+        );
+        assert_eq!(
+            p(&["--config", "/c.json"]).unwrap(),
+            run_with(Some("/c.json"), None)
+        );
         assert_eq!(p(&["--help"]).unwrap(), Invocation::Help);
         assert_eq!(p(&["--version"]).unwrap(), Invocation::Version);
         assert!(p(&["--bogus"]).is_err());

@@ -136,7 +136,10 @@ where
         if n >= backoff.max_attempts || start.elapsed() + pause > backoff.deadline {
             return Err(err.context(format!("{what}: gave up after {n} attempts")));
         }
-        tracing::info!("{what}: attempt {n} failed ({}), retrying in {pause:?}", err.message());
+        tracing::info!(
+            "{what}: attempt {n} failed ({}), retrying in {pause:?}",
+            err.message()
+        );
         tokio::time::sleep(pause).await;
     }
 }
@@ -148,11 +151,18 @@ mod tests {
     use std::cell::Cell;
 
     fn fast() -> Backoff {
-        Backoff::new(Duration::from_millis(1), Duration::from_millis(4), Duration::from_secs(5))
+        Backoff::new(
+            Duration::from_millis(1),
+            Duration::from_millis(4),
+            Duration::from_secs(5),
+        )
     }
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -171,10 +181,16 @@ mod tests {
     fn wait_for_ends_at_its_bound() {
         let b = fast().attempts(4);
         let e = rt()
-            .block_on(wait_for("volume vol-1 to attach", b, || async { Ok(None::<()>) }))
+            .block_on(wait_for("volume vol-1 to attach", b, || async {
+                Ok(None::<()>)
+            }))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Cloud);
-        assert!(e.message().contains("volume vol-1 to attach"), "{}", e.message());
+        assert!(
+            e.message().contains("volume vol-1 to attach"),
+            "{}",
+            e.message()
+        );
         assert!(e.message().contains("4 checks"), "{}", e.message());
     }
 
@@ -182,25 +198,39 @@ mod tests {
     fn retry_keeps_kind_and_stops_on_final_errors() {
         let n = Cell::new(0);
         let e = rt()
-            .block_on(retry("call", fast().attempts(3), |_| Verdict::Retry, || {
-                n.set(n.get() + 1);
-                async { Err::<(), _>(Error::vm_not_found("i-1")) }
-            }))
+            .block_on(retry(
+                "call",
+                fast().attempts(3),
+                |_| Verdict::Retry,
+                || {
+                    n.set(n.get() + 1);
+                    async { Err::<(), _>(Error::vm_not_found("i-1")) }
+                },
+            ))
             .unwrap_err();
         assert_eq!(n.get(), 3);
         assert_eq!(e.kind(), ErrorKind::VmNotFound);
 
         n.set(0);
-        let _ = rt().block_on(retry("call", fast(), |_| Verdict::Fail, || {
-            n.set(n.get() + 1);
-            async { Err::<(), _>(Error::cloud("no")) }
-        }));
+        let _ = rt().block_on(retry(
+            "call",
+            fast(),
+            |_| Verdict::Fail,
+            || {
+                n.set(n.get() + 1);
+                async { Err::<(), _>(Error::cloud("no")) }
+            },
+        ));
         assert_eq!(n.get(), 1);
     }
 
     #[test]
     fn pauses_grow_and_stay_capped() {
-        let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1), Duration::from_secs(60));
+        let b = Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        );
         assert!(b.pause(1) <= Duration::from_millis(100));
         assert!(b.pause(1) >= Duration::from_millis(50));
         assert!(b.pause(10) <= Duration::from_secs(1));
