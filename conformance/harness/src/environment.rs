@@ -123,7 +123,13 @@ pub trait Environment {
 
     /// Writes a file on the persistent disk as seen from inside the VM.
     /// None when the cloud gives no way to reach the disk's contents.
-    fn write_on_disk(&self, vm: &str, disk: &str, name: &str, data: &[u8]) -> Option<Result<(), String>>;
+    fn write_on_disk(
+        &self,
+        vm: &str,
+        disk: &str,
+        name: &str,
+        data: &[u8],
+    ) -> Option<Result<(), String>>;
 
     /// Reads a file from the persistent disk as seen from inside the VM.
     fn read_on_disk(&self, vm: &str, disk: &str, name: &str) -> Option<Result<Vec<u8>, String>>;
@@ -136,4 +142,27 @@ pub trait Environment {
 
     /// Secrets in the config: none may appear in the CPI's stderr or `log`.
     fn secrets(&self) -> Vec<String>;
+
+    // ---- Added later: default bodies, so existing environments still build ----
+
+    /// The agent block the environment wrote into the CPI config, as the
+    /// agent must receive it: `{"mbus": "...", "ntp": [...], "blobstore":
+    /// {...}}`. None: the settings checks skip comparing those three keys.
+    fn agent_config(&self) -> Option<Value> {
+        None
+    }
+
+    /// A cid of the given kind (`vm`, `disk`, `stemcell`, `snapshot`) that
+    /// has the cloud's shape but names nothing (`i-0123456789abcdef0` on
+    /// AWS), for "has_vm of an unknown cid is false" and the like.
+    fn unknown_cid(&self, kind: &str) -> String {
+        format!("conformance-missing-{kind}-0000")
+    }
+
+    /// The members of a heavy stemcell's `image` tarball (a gzipped tar).
+    /// The default is a small `root.img`; a cloud that unpacks the image as
+    /// a root filesystem may want directories and files instead.
+    fn heavy_stemcell_image(&self) -> Vec<(String, Vec<u8>)> {
+        crate::stemcell::default_image_members()
+    }
 }

@@ -1,6 +1,10 @@
 //! The conformance harness: runs any CPI binary as the director and
-//! bosh-cli do, against an [`Environment`] it can inspect.
+//! bosh-cli do, against an [`Environment`] it can inspect, and the checks
+//! that say whether the CPI behaves as its callers need.
 
+pub mod cpi;
 pub mod environment;
+pub mod registry;
+pub mod stemcell;
 
 pub use environment::*;
