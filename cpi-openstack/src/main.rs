@@ -1,1 +1,18 @@
-fn main() {}
+//! The `cpi-openstack` binary: everything but the cloud is the runner's.
+
+mod cloud;
+mod config;
+mod disk;
+mod error;
+mod image_stream;
+mod network;
+mod nova;
+mod session;
+mod stemcell;
+mod types;
+mod vm;
+mod waits;
+
+fn main() {
+    cpi::serve::<cloud::OpenStack>()
+}

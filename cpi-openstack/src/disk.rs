@@ -1,0 +1,473 @@
+//! Persistent disks as Cinder volumes, attached through Nova; snapshots.
+
+use crate::cloud::OpenStack;
+use crate::nova;
+use crate::session::{Repeat, Service, Session};
+use crate::types::*;
+use crate::waits::{self, Seen, Target};
+use agent::RegistryClient;
+use cpi::*;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+#[derive(Deserialize, Default)]
+struct DiskProps {
+    #[serde(default, rename = "type")]
+    volume_type: Option<String>,
+}
+
+async fn volume(session: &Session, id: &str) -> Result<Option<Volume>> {
+    Ok(session
+        .get::<VolumeBody>(Service::Volume, &format!("/volumes/{id}"))
+        .await?
+        .map(|b| b.volume))
+}
+
+async fn wait_volume(cloud: &OpenStack, id: &str, target: Target<'_>, what: &str) -> Result<()> {
+    let session = cloud.session()?;
+    waits::until(
+        &format!("volume {id} to {what}"),
+        cloud.wait_backoff(),
+        target,
+        || async {
+            Ok(match volume(session, id).await? {
+                Some(v) => Seen::Status {
+                    status: v.status,
+                    fault: None,
+                },
+                None => Seen::Gone,
+            })
+        },
+    )
+    .await
+}
+
+fn gib(size_mb: u64) -> u64 {
+    size_mb.div_ceil(1024)
+}
+
+pub async fn create(cloud: &OpenStack, args: CreateDisk) -> Result<DiskCid> {
+    if args.size_mb < 1024 {
+        return Err(Error::cpi(format!(
+            "size: {} MiB is below the minimum of 1024 MiB",
+            args.size_mb
+        )));
+    }
+    let props: DiskProps = typed("cloud_properties", &args.cloud_properties)?;
+    let session = cloud.session()?;
+    let mut vol = json!({"name": format!("volume-{}", uuid::Uuid::new_v4()), "description": "", "size": gib(args.size_mb)});
+    if let Some(t) = props.volume_type.or(cloud.opts.default_volume_type.clone()) {
+        vol["volume_type"] = json!(t);
+    }
+    if let (Some(vm), false) = (&args.vm_cid, cloud.opts.ignore_server_availability_zone) {
+        let server = nova::existing_server(session, vm).await?;
+        if let Some(az) = server.availability_zone.filter(|a| !a.is_empty()) {
+            vol["availability_zone"] = json!(az);
+        }
+    }
+    let name = vol["name"].as_str().unwrap_or_default().to_owned();
+    let body = json!({ "volume": vol });
+    let id = create_once(
+        session,
+        "/volumes",
+        &body,
+        &format!("/volumes/detail?name={name}"),
+        |b: VolumeBody| b.volume.id,
+        |b: VolumesBody| b.volumes.into_iter().next().map(|v| v.id),
+    )
+    .await?;
+    if let Err(e) = wait_volume(
+        cloud,
+        &id,
+        Target::Status(&["available"]),
+        "become available",
+    )
+    .await
+    {
+        remove_volume(cloud, &id).await;
+        return Err(e);
+    }
+    Ok(DiskCid::new(id))
+}
+
+/// POSTs a create once; after a 5xx or a lost answer, looks it up by its
+/// unique name (`lookup`) before one more try.
+async fn create_once<Made: serde::de::DeserializeOwned, Found: serde::de::DeserializeOwned>(
+    session: &Session,
+    path: &str,
+    body: &Value,
+    lookup: &str,
+    id_of: impl Fn(Made) -> String,
+    found_id: impl Fn(Found) -> Option<String>,
+) -> Result<String> {
+    for attempt in 0..2 {
+        match session
+            .call::<_, Made>(Method::POST, Service::Volume, path, body, Repeat::Create)
+            .await
+        {
+            Ok(made) => return Ok(id_of(made)),
+            Err(e) if attempt == 0 && crate::network::maybe_made(&e) => {
+                if let Some(id) = session
+                    .get::<Found>(Service::Volume, lookup)
+                    .await?
+                    .and_then(&found_id)
+                {
+                    return Ok(id);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::cloud(format!("POST {path}: no answer")))
+}
+
+async fn remove_volume(cloud: &OpenStack, id: &str) {
+    if let Ok(s) = cloud.session() {
+        if let Err(e) = s
+            .act(
+                Method::DELETE,
+                Service::Volume,
+                &format!("/volumes/{id}"),
+                None,
+            )
+            .await
+        {
+            tracing::warn!("cleaning up volume {id}: {e}");
+        }
+    }
+}
+
+pub async fn delete(cloud: &OpenStack, cid: &DiskCid) -> Result<()> {
+    let session = cloud.session()?;
+    let Some(v) = volume(session, cid.as_str()).await? else {
+        tracing::info!("volume {cid} not found: nothing to delete");
+        return Ok(());
+    };
+    if v.status != "available" && v.status != "error" {
+        return Err(Error::cloud(format!(
+            "volume {cid} is '{}', not available (attached?)",
+            v.status
+        )));
+    }
+    session
+        .act(
+            Method::DELETE,
+            Service::Volume,
+            &format!("/volumes/{cid}"),
+            None,
+        )
+        .await?;
+    wait_volume(cloud, cid.as_str(), Target::Gone, "be deleted").await
+}
+
+pub async fn has(cloud: &OpenStack, cid: &DiskCid) -> Result<bool> {
+    Ok(volume(cloud.session()?, cid.as_str())
+        .await?
+        .is_some_and(|v| v.status != "deleted"))
+}
+
+pub async fn attach(cloud: &OpenStack, vm: &VmCid, disk: &DiskCid) -> Result<DiskHint> {
+    let session = cloud.session()?;
+    let server = nova::existing_server(session, vm).await?;
+    volume(session, disk.as_str())
+        .await?
+        .ok_or_else(|| Error::disk_not_found(disk))?;
+    let current = nova::attachments(session, vm.as_str()).await?;
+    if let Some(a) = current.iter().find(|a| a.volume_id == disk.as_str()) {
+        let device = a.device.clone().unwrap_or_else(|| "/dev/sdc".into());
+        return Ok(DiskHint::Path(device));
+    }
+    let flavor = match server.flavor.as_ref().and_then(|f| f.id.clone()) {
+        Some(id) => nova::flavor(session, &id).await?,
+        None => None,
+    };
+    let device = free_device(&current, flavor.as_ref(), cloud.opts.config_drive.is_some());
+    let body = json!({"volumeAttachment": {"volumeId": disk.as_str(), "device": device}});
+    session
+        .call::<_, AttachmentBody>(
+            Method::POST,
+            Service::Compute,
+            &format!("/servers/{vm}/os-volume_attachments"),
+            &body,
+            Repeat::Safe,
+        )
+        .await?;
+    if let Err(e) = wait_volume(
+        cloud,
+        disk.as_str(),
+        Target::Status(&["in-use"]),
+        "be attached",
+    )
+    .await
+    {
+        // Do not leave a half-made attachment behind.
+        let _ = session
+            .act(
+                Method::DELETE,
+                Service::Compute,
+                &format!("/servers/{vm}/os-volume_attachments/{disk}"),
+                None,
+            )
+            .await;
+        return Err(e);
+    }
+    update_registry(cloud, &server, |s| s.attach_persistent(disk, json!(device))).await?;
+    Ok(DiskHint::Path(device))
+}
+
+/// The first `/dev/sdX` not taken by the root, ephemeral, swap, config drive
+/// or another volume (letters compared whatever the sd/vd/xvd prefix).
+fn free_device(current: &[Attachment], flavor: Option<&Flavor>, config_drive: bool) -> String {
+    let mut taken: Vec<char> = current
+        .iter()
+        .filter_map(|a| a.device.as_deref())
+        .filter_map(|d| d.chars().last())
+        .collect();
+    taken.push('a');
+    let mut reserved = 0;
+    if flavor.is_some_and(|f| f.ephemeral > 0) {
+        reserved += 1;
+    }
+    if flavor.is_some_and(Flavor::has_swap) {
+        reserved += 1;
+    }
+    if config_drive {
+        reserved += 1;
+    }
+    let first = (b'b' + reserved) as char;
+    let letter = (first..='z').find(|c| !taken.contains(c)).unwrap_or('z');
+    format!("/dev/sd{letter}")
+}
+
+pub async fn detach(cloud: &OpenStack, vm: &VmCid, disk: &DiskCid) -> Result<()> {
+    let session = cloud.session()?;
+    let server = nova::existing_server(session, vm).await?;
+    let current = nova::attachments(session, vm.as_str()).await?;
+    if !current.iter().any(|a| a.volume_id == disk.as_str()) {
+        return Err(Error::disk_not_attached(vm, disk));
+    }
+    session
+        .act(
+            Method::DELETE,
+            Service::Compute,
+            &format!("/servers/{vm}/os-volume_attachments/{disk}"),
+            None,
+        )
+        .await?;
+    wait_volume(
+        cloud,
+        disk.as_str(),
+        Target::Status(&["available"]),
+        "be detached",
+    )
+    .await?;
+    update_registry(cloud, &server, |s| {
+        s.detach_persistent(disk);
+    })
+    .await
+}
+
+/// Stemcell API v1 VMs read their disks from the registry: keep it current
+/// when the VM has settings there.
+async fn update_registry(
+    cloud: &OpenStack,
+    server: &Server,
+    change: impl FnOnce(&mut agent::Settings),
+) -> Result<()> {
+    let Some(cfg) = &cloud.registry else {
+        return Ok(());
+    };
+    let Ok(client) = RegistryClient::new(cfg, "registry") else {
+        return Ok(());
+    };
+    let key = VmCid::new(
+        server
+            .metadata
+            .get("registry_key")
+            .cloned()
+            .unwrap_or(server.name.clone()),
+    );
+    if let Some(mut settings) = client.get(&key).await? {
+        change(&mut settings);
+        client.put(&key, &settings).await?;
+    }
+    Ok(())
+}
+
+pub async fn list(cloud: &OpenStack, vm: &VmCid) -> Result<Vec<DiskCid>> {
+    let session = cloud.session()?;
+    nova::existing_server(session, vm).await?;
+    Ok(nova::attachments(session, vm.as_str())
+        .await?
+        .into_iter()
+        .map(|a| DiskCid::new(a.volume_id))
+        .collect())
+}
+
+pub async fn resize(cloud: &OpenStack, cid: &DiskCid, new_size_mb: u64) -> Result<()> {
+    let session = cloud.session()?;
+    let v = volume(session, cid.as_str())
+        .await?
+        .ok_or_else(|| Error::disk_not_found(cid))?;
+    let new = gib(new_size_mb);
+    if new == v.size {
+        return Ok(());
+    }
+    if new < v.size {
+        return Err(Error::not_supported(format!(
+            "volume {cid} is {} GiB: shrinking to {new} GiB is not possible",
+            v.size
+        )));
+    }
+    if !v.attachments.is_empty() || v.status == "in-use" {
+        return Err(Error::cloud(format!(
+            "volume {cid} is attached: detach it before resizing"
+        )));
+    }
+    session
+        .act(
+            Method::POST,
+            Service::Volume,
+            &format!("/volumes/{cid}/action"),
+            Some(&json!({"os-extend": {"new_size": new}})),
+        )
+        .await?;
+    wait_volume(
+        cloud,
+        cid.as_str(),
+        Target::Status(&["available"]),
+        "be extended",
+    )
+    .await
+}
+
+pub async fn set_metadata(cloud: &OpenStack, cid: &DiskCid, metadata: &Metadata) -> Result<()> {
+    let values: Map<String, Value> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let found = cloud
+        .session()?
+        .act(
+            Method::POST,
+            Service::Volume,
+            &format!("/volumes/{cid}/metadata"),
+            Some(&json!({"metadata": values})),
+        )
+        .await?;
+    if found {
+        Ok(())
+    } else {
+        Err(Error::disk_not_found(cid))
+    }
+}
+
+async fn snapshot_status(session: &Session, id: &str) -> Result<Option<Snapshot>> {
+    Ok(session
+        .get::<SnapshotBody>(Service::Volume, &format!("/snapshots/{id}"))
+        .await?
+        .map(|b| b.snapshot))
+}
+
+async fn wait_snapshot(cloud: &OpenStack, id: &str, target: Target<'_>, what: &str) -> Result<()> {
+    let session = cloud.session()?;
+    waits::until(
+        &format!("snapshot {id} to {what}"),
+        cloud.wait_backoff(),
+        target,
+        || async {
+            Ok(match snapshot_status(session, id).await? {
+                Some(s) => Seen::Status {
+                    status: s.status,
+                    fault: None,
+                },
+                None => Seen::Gone,
+            })
+        },
+    )
+    .await
+}
+
+pub async fn snapshot(
+    cloud: &OpenStack,
+    disk: &DiskCid,
+    metadata: &Metadata,
+) -> Result<SnapshotCid> {
+    let session = cloud.session()?;
+    volume(session, disk.as_str())
+        .await?
+        .ok_or_else(|| Error::disk_not_found(disk))?;
+    let name = format!("snapshot-{}", uuid::Uuid::new_v4());
+    let description = ["deployment", "job", "index"]
+        .iter()
+        .filter_map(|k| metadata.get(k))
+        .collect::<Vec<_>>()
+        .join("/");
+    let body = json!({"snapshot": {"volume_id": disk.as_str(), "name": name, "description": description, "force": true}});
+    let id = create_once(
+        session,
+        "/snapshots",
+        &body,
+        &format!("/snapshots/detail?name={name}"),
+        |b: SnapshotBody| b.snapshot.id,
+        |b: SnapshotsBody| b.snapshots.into_iter().next().map(|s| s.id),
+    )
+    .await?;
+    let finish = async {
+        wait_snapshot(
+            cloud,
+            &id,
+            Target::Status(&["available"]),
+            "become available",
+        )
+        .await?;
+        let values: Map<String, Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        session
+            .act(
+                Method::POST,
+                Service::Volume,
+                &format!("/snapshots/{id}/metadata"),
+                Some(&json!({"metadata": values})),
+            )
+            .await?;
+        Ok::<_, Error>(())
+    };
+    if let Err(e) = finish.await {
+        if let Err(e) = session
+            .act(
+                Method::DELETE,
+                Service::Volume,
+                &format!("/snapshots/{id}"),
+                None,
+            )
+            .await
+        {
+            tracing::warn!("cleaning up snapshot {id}: {e}");
+        }
+        return Err(e);
+    }
+    Ok(SnapshotCid::new(id))
+}
+
+pub async fn delete_snapshot(cloud: &OpenStack, cid: &SnapshotCid) -> Result<()> {
+    let session = cloud.session()?;
+    if snapshot_status(session, cid.as_str()).await?.is_none() {
+        return Ok(());
+    }
+    if !session
+        .act(
+            Method::DELETE,
+            Service::Volume,
+            &format!("/snapshots/{cid}"),
+            None,
+        )
+        .await?
+    {
+        return Ok(());
+    }
+    wait_snapshot(cloud, cid.as_str(), Target::Gone, "be deleted").await
+}

@@ -1,0 +1,132 @@
+//! Neutron: security groups by name, ports with fixed IPs for manual
+//! networks, floating IPs for vip networks.
+
+use crate::session::{Repeat, Service, Session};
+use crate::types::*;
+use cpi::{Error, Result};
+use reqwest::Method;
+use serde_json::json;
+
+/// Security group ids for `names` (names or ids); an unknown one is named.
+pub async fn security_group_ids(session: &Session, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all: SecurityGroupsBody = session
+        .get(Service::Network, "/security-groups")
+        .await?
+        .ok_or_else(|| Error::cloud("Neutron has no security-groups API"))?;
+    names
+        .iter()
+        .map(|n| {
+            all.security_groups
+                .iter()
+                .find(|g| &g.name == n || &g.id == n)
+                .map(|g| g.id.clone())
+                .ok_or_else(|| {
+                    Error::cpi(format!("security_groups: security group '{n}' not found"))
+                })
+        })
+        .collect()
+}
+
+/// A port on `net_id` with the fixed IP; after an answer that may mean it was
+/// made, the port is looked up by name before another try.
+pub async fn create_port(
+    session: &Session,
+    name: &str,
+    net_id: &str,
+    ip: &str,
+    groups: &[String],
+) -> Result<Port> {
+    let mut port = json!({"name": name, "network_id": net_id, "fixed_ips": [{"ip_address": ip}]});
+    if !groups.is_empty() {
+        port["security_groups"] = json!(groups);
+    }
+    let body = json!({ "port": port });
+    for attempt in 0..2 {
+        match session
+            .call::<_, PortBody>(
+                Method::POST,
+                Service::Network,
+                "/ports",
+                &body,
+                Repeat::Create,
+            )
+            .await
+        {
+            Ok(p) => return Ok(p.port),
+            Err(e) if attempt == 0 && maybe_made(&e) => {
+                if let Some(p) = find_port(session, name).await? {
+                    return Ok(p);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::cloud(format!("creating port {name}: no answer")))
+}
+
+async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {
+    let found: Option<PortsBody> = session
+        .get(Service::Network, &format!("/ports?name={name}"))
+        .await?;
+    Ok(found.and_then(|b| b.ports.into_iter().next()))
+}
+
+pub async fn ports_of(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    let found: Option<PortsBody> = session
+        .get(Service::Network, &format!("/ports?device_id={server_id}"))
+        .await?;
+    Ok(found.map(|b| b.ports).unwrap_or_default())
+}
+
+/// Deleting a port also releases any floating IP bound to it. Gone is fine.
+pub async fn delete_port(session: &Session, id: &str) -> Result<()> {
+    session
+        .act(
+            Method::DELETE,
+            Service::Network,
+            &format!("/ports/{id}"),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Binds the floating IP `address` to `port_id`.
+pub async fn associate_floating_ip(session: &Session, address: &str, port_id: &str) -> Result<()> {
+    let found: FloatingIpsBody = session
+        .get(
+            Service::Network,
+            &format!("/floatingips?floating_ip_address={address}"),
+        )
+        .await?
+        .ok_or_else(|| Error::cloud("Neutron has no floatingips API"))?;
+    let fip = found.floatingips.first().ok_or_else(|| {
+        Error::cloud(format!(
+            "vip network: floating IP {address} not allocated to the project"
+        ))
+    })?;
+    let body = json!({"floatingip": {"port_id": port_id}});
+    session
+        .call::<_, serde_json::Value>(
+            Method::PUT,
+            Service::Network,
+            &format!("/floatingips/{}", fip.id),
+            &body,
+            Repeat::Safe,
+        )
+        .await?;
+    Ok(())
+}
+
+/// A 5xx or a lost answer: the create may have happened.
+pub fn maybe_made(e: &crate::error::OsError) -> bool {
+    use crate::error::OsError;
+    match e {
+        OsError::Status { status, .. } => *status >= 500,
+        OsError::Transport { .. } => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,120 @@
+//! Nova helpers shared by VM and disk methods: servers, flavors, waits.
+
+use crate::cloud::OpenStack;
+use crate::session::{Service, Session};
+use crate::types::*;
+use crate::waits::{self, Seen, Target};
+use cpi::{Error, Result, VmCid};
+use reqwest::Method;
+
+pub async fn server(session: &Session, id: &str) -> Result<Option<Server>> {
+    Ok(session
+        .get::<ServerBody>(Service::Compute, &format!("/servers/{id}"))
+        .await?
+        .map(|b| b.server))
+}
+
+/// The server, or `VMNotFound` when it is missing or deleted.
+pub async fn existing_server(session: &Session, vm: &VmCid) -> Result<Server> {
+    match server(session, vm.as_str()).await? {
+        Some(s) if !s.is_gone() => Ok(s),
+        _ => Err(Error::vm_not_found(vm)),
+    }
+}
+
+pub async fn find_by_name(session: &Session, name: &str) -> Result<Option<Server>> {
+    let found: Option<ServersBody> = session
+        .get(
+            Service::Compute,
+            &format!("/servers/detail?name=%5E{name}%24"),
+        )
+        .await?;
+    Ok(found.and_then(|b| {
+        b.servers
+            .into_iter()
+            .find(|s| s.name == name && !s.is_gone())
+    }))
+}
+
+pub async fn flavor(session: &Session, id: &str) -> Result<Option<Flavor>> {
+    Ok(session
+        .get::<FlavorBody>(Service::Compute, &format!("/flavors/{id}"))
+        .await?
+        .map(|b| b.flavor))
+}
+
+pub async fn flavor_named(session: &Session, name: &str) -> Result<Flavor> {
+    let all: FlavorsBody = session
+        .get(Service::Compute, "/flavors/detail")
+        .await?
+        .ok_or_else(|| Error::cloud("Nova has no flavors API"))?;
+    all.flavors
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| {
+            Error::cpi(format!(
+                "cloud_properties.instance_type: flavor '{name}' not found"
+            ))
+        })
+}
+
+pub async fn wait_status(cloud: &OpenStack, id: &str, status: &str) -> Result<()> {
+    let session = cloud.session()?;
+    let what = format!("server {id} to become {status}");
+    waits::until(
+        &what,
+        cloud.wait_backoff(),
+        Target::Status(&[&status.to_ascii_lowercase()]),
+        || async {
+            Ok(match server(session, id).await? {
+                Some(s) => Seen::Status {
+                    status: s.status,
+                    fault: s.fault.map(|f| f.message),
+                },
+                None => Seen::Gone,
+            })
+        },
+    )
+    .await
+}
+
+/// Deletes the server and waits until Nova no longer has it.
+pub async fn delete_and_wait(cloud: &OpenStack, id: &str) -> Result<()> {
+    let session = cloud.session()?;
+    if !session
+        .act(
+            Method::DELETE,
+            Service::Compute,
+            &format!("/servers/{id}"),
+            None,
+        )
+        .await?
+    {
+        return Ok(());
+    }
+    waits::until(
+        &format!("server {id} to be deleted"),
+        cloud.wait_backoff(),
+        Target::Gone,
+        || async {
+            Ok(match server(session, id).await? {
+                Some(s) => Seen::Status {
+                    status: s.status,
+                    fault: None,
+                },
+                None => Seen::Gone,
+            })
+        },
+    )
+    .await
+}
+
+pub async fn attachments(session: &Session, vm: &str) -> Result<Vec<Attachment>> {
+    let found: Option<AttachmentsBody> = session
+        .get(
+            Service::Compute,
+            &format!("/servers/{vm}/os-volume_attachments"),
+        )
+        .await?;
+    Ok(found.map(|b| b.attachments).unwrap_or_default())
+}
