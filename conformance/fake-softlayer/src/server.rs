@@ -1,0 +1,262 @@
+//! The HTTP side: parses `{prefix}/SoftLayer_Service[/id][/method].json`,
+//! checks basic auth, acts out faults, dispatches, applies the object mask
+//! and writes SoftLayer's answers and error bodies. `/_fake/...` is a small
+//! control API for standalone use (faults, provisioning, inventory).
+
+use crate::api::{ApiError, Call};
+use crate::faults::{Action, Rule};
+use crate::query::{self, Mask};
+use crate::services;
+use crate::state::{Outcome, State};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub type Shared = Arc<Mutex<State>>;
+
+pub fn router(state: Shared) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(state)
+}
+
+fn error(e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(e.body())).into_response()
+}
+
+/// Service, id and method from the path; the HTTP verb names the method
+/// when the path does not (GET getObject, POST createObject, PUT
+/// editObject, DELETE deleteObject).
+fn parse_path(path: &str, verb: &Method) -> Option<(String, Option<u64>, String)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let start = segments.iter().position(|s| s.starts_with("SoftLayer_"))?;
+    let rest: Vec<String> = segments[start..]
+        .iter()
+        .map(|s| s.strip_suffix(".json").unwrap_or(s).to_owned())
+        .collect();
+    let service = rest[0].clone();
+    let mut id = None;
+    let mut method = None;
+    for seg in &rest[1..] {
+        match seg.parse::<u64>() {
+            Ok(n) if id.is_none() && method.is_none() => id = Some(n),
+            _ => method = Some(seg.clone()),
+        }
+    }
+    let method = method.unwrap_or_else(|| {
+        match *verb {
+            Method::POST => "createObject",
+            Method::PUT => "editObject",
+            Method::DELETE => "deleteObject",
+            _ => "getObject",
+        }
+        .to_owned()
+    });
+    Some((service, id, method))
+}
+
+fn authorised(state: &State, headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(b64) = value.strip_prefix("Basic ") else {
+        return false;
+    };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&raw);
+    text.split_once(':') == Some((state.username.as_str(), state.api_key.as_str()))
+}
+
+async fn handle(
+    axum::extract::State(shared): axum::extract::State<Shared>,
+    verb: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if uri.path().starts_with("/_fake/") {
+        return control(&shared, uri.path(), &body);
+    }
+    let Some((service, id, method)) = parse_path(uri.path(), &verb) else {
+        return error(&ApiError {
+            status: 404,
+            code: "SoftLayer_Exception_Public".into(),
+            message: "Not a SoftLayer API path.".into(),
+        });
+    };
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mask = match get("objectMask").map(|m| Mask::parse(&m)).transpose() {
+        Ok(m) => m.unwrap_or_default(),
+        Err(e) => return error(&ApiError::public(format!("Invalid object mask: {e}"))),
+    };
+    let filter = match get("objectFilter")
+        .map(|f| serde_json::from_str::<Value>(&f))
+        .transpose()
+    {
+        Ok(f) => f.and_then(|f| f.as_object().and_then(|o| o.values().next().cloned())),
+        Err(e) => return error(&ApiError::public(format!("Invalid object filter: {e}"))),
+    };
+    let params = if body.is_empty() {
+        Vec::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => v
+                .get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            Err(e) => return error(&ApiError::public(format!("Invalid JSON body: {e}"))),
+        }
+    };
+    let call = Call {
+        service,
+        method,
+        id,
+        params,
+        filter,
+    };
+
+    let (fault, latency) = {
+        let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if !authorised(&st, &headers) {
+            return error(&ApiError::unauthorized());
+        }
+        let route = call.route();
+        st.calls.push(route.clone());
+        (st.faults.take(&route), st.faults.latency)
+    };
+    if let Some(l) = latency {
+        tokio::time::sleep(l).await;
+    }
+    match fault {
+        // Unwinding out of the handler ends the connection task: the client
+        // sees the connection closed with no answer. `resume_unwind` skips
+        // the panic hook, so nothing is printed.
+        Some(Action::Drop) => std::panic::resume_unwind(Box::new("connection dropped (injected)")),
+        Some(Action::Error {
+            status,
+            code,
+            message,
+        }) => {
+            return error(&ApiError {
+                status,
+                code,
+                message,
+            });
+        }
+        None => {}
+    }
+    let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
+    match services::dispatch(&mut st, &call) {
+        Ok(reply) => {
+            Json(query::project(&reply.value, reply.kind.relational(), &mask)).into_response()
+        }
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /_fake/fault {"route", "skip", "times", "status", "code", "message" | "drop": true}`,
+/// `POST /_fake/latency {"ms"}`, `POST /_fake/clear`,
+/// `POST /_fake/provisioning {"polls", "outcome": "ready"|"never"|"fail", "volume_polls"}`,
+/// `GET /_fake/inventory`.
+fn control(shared: &Shared, path: &str, body: &[u8]) -> Response {
+    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
+    match path {
+        "/_fake/fault" => {
+            let action = if req["drop"].as_bool() == Some(true) {
+                Action::Drop
+            } else {
+                Action::Error {
+                    status: req["status"].as_u64().unwrap_or(503) as u16,
+                    code: req["code"].as_str().unwrap_or("SoftLayer_Exception_Public").into(),
+                    message: req["message"].as_str().unwrap_or("injected fault").into(),
+                }
+            };
+            st.faults.rules.push(Rule {
+                route: req["route"].as_str().map(str::to_owned),
+                skip: req["skip"].as_u64().unwrap_or(0) as u32,
+                times: req["times"].as_u64().map(|t| t as u32).unwrap_or(1),
+                action,
+            });
+        }
+        "/_fake/latency" => st.faults.latency = Some(Duration::from_millis(req["ms"].as_u64().unwrap_or(0))),
+        "/_fake/clear" => st.faults.clear(),
+        "/_fake/provisioning" => {
+            if let Some(p) = req["polls"].as_u64() {
+                st.provisioning_polls = p as u32;
+            }
+            if let Some(p) = req["volume_polls"].as_u64() {
+                st.volume_polls = p as u32;
+            }
+            st.provisioning_outcome = match req["outcome"].as_str() {
+                Some("never") => Outcome::NeverFinishes,
+                Some("fail") => Outcome::Fails,
+                _ => Outcome::Ready,
+            };
+        }
+        "/_fake/inventory" => {
+            return Json(json!({
+                "guests": st.guests.keys().collect::<Vec<_>>(),
+                "volumes": st.volumes.keys().collect::<Vec<_>>(),
+                "snapshots": st.snapshots.keys().collect::<Vec<_>>(),
+                "templates": st.templates.values().map(|t| json!({"id": t.id, "globalIdentifier": t.global_identifier})).collect::<Vec<_>>(),
+                "calls": st.calls.len(),
+            }))
+            .into_response()
+        }
+        _ => return (StatusCode::NOT_FOUND, "unknown control path").into_response(),
+    }
+    Json(json!({"ok": true})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rest_paths() {
+        let p = |s, v| parse_path(s, &v);
+        assert_eq!(
+            p(
+                "/rest/v3.1/SoftLayer_Virtual_Guest/12/getObject.json",
+                Method::GET
+            ),
+            Some((
+                "SoftLayer_Virtual_Guest".into(),
+                Some(12),
+                "getObject".into()
+            ))
+        );
+        assert_eq!(
+            p("/SoftLayer_Virtual_Guest.json", Method::POST),
+            Some((
+                "SoftLayer_Virtual_Guest".into(),
+                None,
+                "createObject".into()
+            ))
+        );
+        assert_eq!(
+            p("/SoftLayer_Virtual_Guest/12.json", Method::DELETE),
+            Some((
+                "SoftLayer_Virtual_Guest".into(),
+                Some(12),
+                "deleteObject".into()
+            ))
+        );
+        assert_eq!(
+            p("/SoftLayer_Account/getVirtualGuests.json", Method::GET),
+            Some(("SoftLayer_Account".into(), None, "getVirtualGuests".into()))
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! `SoftLayer_Account` lists, `SoftLayer_Billing_Item::cancelItem`,
+//! `SoftLayer_Location_Datacenter::getDatacenters` and
+//! `SoftLayer_Network_Vlan::getObject`: the account-wide views.
+
+use crate::api::{ApiError, Call, Reply};
+use crate::query;
+use crate::render::{self, Kind};
+use crate::state::State;
+use serde_json::{json, Value};
+
+fn filtered(call: &Call, items: Vec<Value>) -> Vec<Value> {
+    match &call.filter {
+        Some(f) => items.into_iter().filter(|v| query::matches(v, f)).collect(),
+        None => items,
+    }
+}
+
+pub fn account(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    match call.method.as_str() {
+        "getIscsiNetworkStorage" | "getNetworkStorage" => {
+            // A volume is listed once its provisioning polls are used up.
+            for v in state.volumes.values_mut() {
+                v.polls_left = v.polls_left.saturating_sub(1);
+            }
+            let all = state
+                .volumes
+                .values()
+                .filter(|v| v.polls_left == 0)
+                .map(|v| render::volume(state, v))
+                .collect();
+            Ok(Reply::of(Kind::Volume, Value::Array(filtered(call, all))))
+        }
+        "getVirtualGuests" => {
+            let all = state
+                .guests
+                .values()
+                .map(|g| render::guest(state, g))
+                .collect();
+            Ok(Reply::of(Kind::Guest, Value::Array(filtered(call, all))))
+        }
+        "getBlockDeviceTemplateGroups" | "getPrivateBlockDeviceTemplateGroups" => {
+            let all = state.templates.values().map(render::template).collect();
+            Ok(Reply::of(Kind::Template, Value::Array(filtered(call, all))))
+        }
+        other => Err(ApiError::no_method("SoftLayer_Account", other)),
+    }
+}
+
+pub fn billing_item(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    if call.method != "cancelItem" && call.method != "cancelService" {
+        return Err(ApiError::no_method("SoftLayer_Billing_Item", &call.method));
+    }
+    let id = call.need_id()?;
+    if let Some(vid) = state
+        .volumes
+        .values()
+        .find(|v| v.billing_item_id == id)
+        .map(|v| v.id)
+    {
+        state.volumes.remove(&vid);
+        state.snapshots.retain(|_, s| s.volume_id != vid);
+        return Ok(Reply::plain(json!(true)));
+    }
+    if let Some(gid) = state
+        .guests
+        .values()
+        .find(|g| g.billing_item_id == id)
+        .map(|g| g.id)
+    {
+        state.remove_guest(gid);
+        return Ok(Reply::plain(json!(true)));
+    }
+    Err(ApiError::not_found("SoftLayer_Billing_Item", id))
+}
+
+pub fn datacenter(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    match call.method.as_str() {
+        "getDatacenters" => {
+            let all = state
+                .datacenters
+                .iter()
+                .map(|d| json!({"id": d.id, "name": d.name, "longName": d.long_name}))
+                .collect();
+            Ok(Reply::plain(Value::Array(filtered(call, all))))
+        }
+        other => Err(ApiError::no_method("SoftLayer_Location_Datacenter", other)),
+    }
+}
+
+pub fn vlan(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    if call.method != "getObject" {
+        return Err(ApiError::no_method("SoftLayer_Network_Vlan", &call.method));
+    }
+    let id = call.need_id()?;
+    let v = state
+        .vlans
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("SoftLayer_Network_Vlan", id))?;
+    Ok(Reply::of(Kind::Vlan, render::vlan(state, v)))
+}
+
+pub fn template(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    match call.method.as_str() {
+        "getByIdentifier" => {
+            let gid = call.param(0).as_str().unwrap_or_default();
+            let list = state
+                .templates
+                .values()
+                .filter(|t| t.global_identifier == gid)
+                .map(render::template)
+                .collect();
+            Ok(Reply::of(Kind::Template, Value::Array(list)))
+        }
+        "getObject" => {
+            let id = call.need_id()?;
+            let t = state.templates.get(&id).ok_or_else(|| {
+                ApiError::not_found("SoftLayer_Virtual_Guest_Block_Device_Template_Group", id)
+            })?;
+            Ok(Reply::of(Kind::Template, render::template(t)))
+        }
+        "deleteObject" => {
+            let id = call.need_id()?;
+            state.templates.remove(&id).ok_or_else(|| {
+                ApiError::not_found("SoftLayer_Virtual_Guest_Block_Device_Template_Group", id)
+            })?;
+            Ok(Reply::plain(
+                json!({"id": id, "name": "CLOUD_TEMPLATE_DELETE"}),
+            ))
+        }
+        other => Err(ApiError::no_method(
+            "SoftLayer_Virtual_Guest_Block_Device_Template_Group",
+            other,
+        )),
+    }
+}
