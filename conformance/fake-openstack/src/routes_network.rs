@@ -1,0 +1,120 @@
+//! Neutron: security groups, ports with fixed IPs, floating IPs.
+
+use crate::routes::{query, reply};
+use crate::state::{new_id, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+fn nfail(code: u16, kind: &str, message: &str) -> Response {
+    reply(
+        code,
+        json!({"NeutronError": {"type": kind, "message": message, "detail": ""}}),
+    )
+}
+
+pub fn port_body(id: &str, name: &str, net: &str, ip: &str, device: &str, owner: &str) -> Value {
+    let b = id.as_bytes();
+    let mac = format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
+    json!({"id": id, "name": name, "network_id": net, "mac_address": mac, "status": "DOWN",
+        "fixed_ips": [{"ip_address": ip, "subnet_id": "subnet-1"}], "device_id": device, "device_owner": owner,
+        "security_groups": []})
+}
+
+pub fn neutron(
+    st: &mut State,
+    m: &Method,
+    rest: &[&str],
+    q: &[(String, String)],
+    body: &Value,
+) -> Response {
+    match (m.as_str(), rest) {
+        ("GET", ["security-groups"]) => reply(200, json!({"security_groups": st.security_groups})),
+        ("POST", ["ports"]) => {
+            let p = &body["port"];
+            let net = p["network_id"].as_str().unwrap_or("");
+            if !st.networks.iter().any(|n| n == net) {
+                return nfail(
+                    404,
+                    "NetworkNotFound",
+                    &format!("Network {net} could not be found."),
+                );
+            }
+            let ip = match p["fixed_ips"][0]["ip_address"].as_str() {
+                Some(ip) => ip.to_owned(),
+                None => st.new_ip(),
+            };
+            if st
+                .ports
+                .values()
+                .any(|x| x["network_id"] == net && x["fixed_ips"][0]["ip_address"] == ip.as_str())
+            {
+                return nfail(
+                    409,
+                    "IpAddressAlreadyAllocated",
+                    &format!("IP address {ip} already allocated in subnet subnet-1"),
+                );
+            }
+            let id = new_id();
+            let mut port = port_body(&id, p["name"].as_str().unwrap_or(""), net, &ip, "", "");
+            port["security_groups"] = p["security_groups"].clone();
+            st.ports.insert(id, port.clone());
+            reply(201, json!({ "port": port }))
+        }
+        ("GET", ["ports"]) => {
+            let ports: Vec<Value> = st
+                .ports
+                .values()
+                .filter(|p| query(q, "device_id").is_none_or(|d| p["device_id"] == d))
+                .filter(|p| query(q, "name").is_none_or(|n| p["name"] == n))
+                .cloned()
+                .collect();
+            reply(200, json!({ "ports": ports }))
+        }
+        ("DELETE", ["ports", id]) => {
+            if st.delete_port(id) {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                nfail(
+                    404,
+                    "PortNotFound",
+                    &format!("Port {id} could not be found."),
+                )
+            }
+        }
+        ("GET", ["floatingips"]) => {
+            let fips: Vec<Value> = st
+                .floating_ips
+                .values()
+                .filter(|f| {
+                    query(q, "floating_ip_address").is_none_or(|a| f["floating_ip_address"] == a)
+                })
+                .cloned()
+                .collect();
+            reply(200, json!({ "floatingips": fips }))
+        }
+        ("PUT", ["floatingips", id]) => {
+            let port = body["floatingip"]["port_id"].clone();
+            if let Some(pid) = port.as_str() {
+                if !st.ports.contains_key(pid) {
+                    return nfail(
+                        404,
+                        "PortNotFound",
+                        &format!("Port {pid} could not be found."),
+                    );
+                }
+            }
+            match st.floating_ips.get_mut(*id) {
+                Some(f) => {
+                    f["port_id"] = port;
+                    reply(200, json!({"floatingip": f}))
+                }
+                None => nfail(404, "FloatingIPNotFound", "Floating IP could not be found."),
+            }
+        }
+        _ => {
+            let _ = new_id;
+            nfail(404, "HTTPNotFound", "no such network route")
+        }
+    }
+}
