@@ -1,1 +1,5 @@
-fn main() {}
+//! cpi-warden: the BOSH warden CPI, started as `cpi -configPath=PATH`.
+
+fn main() {
+    cpi::serve::<cpi_warden::cloud::Warden>()
+}

@@ -1,0 +1,125 @@
+//! Fault injection: rules matched against each request's route name,
+//! installed in-process or through `POST /_fake/faults`.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What a matching request suffers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer this HTTP status with a Garden error body.
+    Status(u16),
+    /// Sleep this many milliseconds, then answer normally.
+    LatencyMs(u64),
+    /// Close the connection without answering.
+    Drop,
+    /// Answer a typed Garden error (`{"Type": kind, …}`), which a client
+    /// must not take for a transient failure.
+    Error { status: u16, kind: String },
+}
+
+/// A rule: which routes, from which matching call, how many times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Route names (`create`, `run`, `stream_in`, … see the README); empty
+    /// means every Garden route.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Fire first on the Nth matching call (1 = the next one).
+    #[serde(default = "one")]
+    pub nth: u32,
+    /// How many matching calls fire from then on; absent = until cleared.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Count only calls made after a successful `create` (a fault "after the
+    /// container exists").
+    #[serde(default)]
+    pub after_create: bool,
+    pub action: FaultAction,
+    #[serde(skip)]
+    seen: u32,
+    #[serde(skip)]
+    fired: u32,
+    #[serde(skip)]
+    armed: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FaultRule {
+    pub fn new(routes: &[&str], action: FaultAction) -> Self {
+        FaultRule {
+            routes: routes.iter().map(|s| s.to_string()).collect(),
+            nth: 1,
+            times: None,
+            after_create: false,
+            action,
+            seen: 0,
+            fired: 0,
+            armed: false,
+        }
+    }
+    pub fn nth(mut self, n: u32) -> Self {
+        self.nth = n.max(1);
+        self
+    }
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+    pub fn after_create(mut self) -> Self {
+        self.after_create = true;
+        self
+    }
+    fn spent(&self) -> bool {
+        self.times.is_some_and(|t| self.fired >= t)
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Faults {
+    rules: Vec<FaultRule>,
+}
+
+impl Faults {
+    pub fn add(&mut self, rule: FaultRule) {
+        self.rules.push(rule);
+    }
+    pub fn clear(&mut self) {
+        self.rules.clear();
+    }
+    /// A successful create arms the `after_create` rules.
+    pub fn created(&mut self) {
+        for r in &mut self.rules {
+            r.armed = true;
+        }
+    }
+    /// The action for this call to `route`, if a rule fires.
+    pub fn check(&mut self, route: &str) -> Option<FaultAction> {
+        let mut action = None;
+        for r in &mut self.rules {
+            if r.spent() || (r.after_create && !r.armed) {
+                continue;
+            }
+            if !r.routes.is_empty() && !r.routes.iter().any(|x| x == route) {
+                continue;
+            }
+            r.seen += 1;
+            if r.seen >= r.nth && action.is_none() {
+                r.fired += 1;
+                action = Some(r.action.clone());
+            }
+        }
+        self.rules.retain(|r| !r.spent());
+        action
+    }
+}
+
+impl FaultAction {
+    pub fn latency(d: Duration) -> Self {
+        FaultAction::LatencyMs(d.as_millis() as u64)
+    }
+}

@@ -1,0 +1,156 @@
+//! `cpi.json` as the warden_cpi job renders it, key for key
+//! (`Warden.ConnectNetwork`, `Actions.StemcellsDir`, `Actions.Agent.Mbus`…),
+//! validated once with errors naming the key.
+
+use agent::{AgentOptions, RegistryConfig};
+use cpi::{Error, Result, Secret};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    pub warden: WardenConfig,
+    pub actions: Actions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WardenConfig {
+    /// `tcp` or `unix`.
+    pub connect_network: String,
+    /// `127.0.0.1:7777` or a socket path.
+    pub connect_address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Actions {
+    pub stemcells_dir: PathBuf,
+    pub disks_dir: PathBuf,
+    pub host_ephemeral_bind_mounts_dir: PathBuf,
+    pub host_persistent_bind_mounts_dir: PathBuf,
+    pub guest_ephemeral_bind_mount_path: String,
+    pub guest_persistent_bind_mounts_dir: String,
+    pub agent: AgentBlock,
+    /// `file` (settings in a file in the container) or `registry`.
+    #[serde(default = "file")]
+    pub agent_env_service: String,
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
+}
+
+fn file() -> String {
+    "file".into()
+}
+
+/// `Actions.Agent`: `{Mbus, NTP, Blobstore: {Type, Options}}`.
+#[derive(Debug, Deserialize)]
+pub struct AgentBlock {
+    #[serde(rename = "Mbus", default)]
+    pub mbus: Option<Secret>,
+    #[serde(rename = "NTP", default)]
+    pub ntp: Option<Vec<String>>,
+    #[serde(rename = "Blobstore", default)]
+    pub blobstore: Option<BlobstoreBlock>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BlobstoreBlock {
+    #[serde(rename = "Type", alias = "Provider", default)]
+    pub kind: String,
+    #[serde(rename = "Options", default)]
+    pub options: Option<Map<String, Value>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentEnvService {
+    File,
+    Registry,
+}
+
+impl Config {
+    /// Checks what serde cannot; messages name the key.
+    pub fn validate(&self) -> Result<()> {
+        match self.warden.connect_network.as_str() {
+            "tcp" | "unix" => {}
+            other => {
+                return Err(Error::cpi(format!(
+                    "Warden.ConnectNetwork: '{other}' is neither 'tcp' nor 'unix'"
+                )))
+            }
+        }
+        if self.warden.connect_address.trim().is_empty() {
+            return Err(Error::cpi("Warden.ConnectAddress: empty"));
+        }
+        let a = &self.actions;
+        for (key, path) in [
+            ("Actions.StemcellsDir", &a.stemcells_dir),
+            ("Actions.DisksDir", &a.disks_dir),
+            (
+                "Actions.HostEphemeralBindMountsDir",
+                &a.host_ephemeral_bind_mounts_dir,
+            ),
+            (
+                "Actions.HostPersistentBindMountsDir",
+                &a.host_persistent_bind_mounts_dir,
+            ),
+        ] {
+            if !path.is_absolute() {
+                return Err(Error::cpi(format!(
+                    "{key}: '{}' is not an absolute path",
+                    path.display()
+                )));
+            }
+        }
+        for (key, path) in [
+            (
+                "Actions.GuestEphemeralBindMountPath",
+                &a.guest_ephemeral_bind_mount_path,
+            ),
+            (
+                "Actions.GuestPersistentBindMountsDir",
+                &a.guest_persistent_bind_mounts_dir,
+            ),
+        ] {
+            if !path.starts_with('/') {
+                return Err(Error::cpi(format!(
+                    "{key}: '{path}' is not an absolute path"
+                )));
+            }
+        }
+        if self.agent_env_service()? == AgentEnvService::Registry {
+            let reg = a.registry.as_ref().ok_or_else(|| {
+                Error::cpi("Actions.Registry: missing, and AgentEnvService is 'registry'")
+            })?;
+            reg.resolve("Actions.Registry")?;
+        }
+        if let Some(opts) = a.agent.blobstore.as_ref().and_then(|b| b.options.as_ref()) {
+            cpi::secret::register_from_json(&Value::Object(opts.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn agent_env_service(&self) -> Result<AgentEnvService> {
+        match self.actions.agent_env_service.as_str() {
+            "file" | "" => Ok(AgentEnvService::File),
+            "registry" => Ok(AgentEnvService::Registry),
+            other => Err(Error::cpi(format!(
+                "Actions.AgentEnvService: '{other}' is neither 'file' nor 'registry'"
+            ))),
+        }
+    }
+
+    /// The agent block as every VM's settings carry it.
+    pub fn agent_options(&self) -> AgentOptions {
+        let a = &self.actions.agent;
+        AgentOptions {
+            mbus: a.mbus.clone(),
+            ntp: a.ntp.clone().unwrap_or_default(),
+            blobstore: a.blobstore.as_ref().map(
+                |b| json!({"provider": b.kind, "options": b.options.clone().unwrap_or_default()}),
+            ),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Persistent disks: ext4-formatted files under `DisksDir`, loop-mounted at
+//! `HostPersistentBindMountsDir/<vm>/<disk>`, which the container sees at
+//! `GuestPersistentBindMountsDir/<disk>` through its shared bind mount.
+
+use crate::cloud::Warden;
+use crate::host::{self, fs_err};
+use cpi::{CreateDisk, DiskCid, DiskHint, Error, Result, VmCid};
+use serde_json::Value;
+use std::path::PathBuf;
+
+const MIB: u64 = 1 << 20;
+
+impl Warden {
+    fn disk_path(&self, cid: &DiskCid) -> Result<PathBuf> {
+        let s = cid.as_str();
+        if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+            return Err(Error::cpi(format!("disk cid '{s}' is not a valid name")));
+        }
+        Ok(self.config.actions.disks_dir.join(s))
+    }
+
+    fn disk_mount(&self, vm: &VmCid, disk: &DiskCid) -> PathBuf {
+        self.host_persistent_dir(vm).join(disk.as_str())
+    }
+
+    fn guest_disk_path(&self, disk: &DiskCid) -> String {
+        format!(
+            "{}/{}",
+            self.config
+                .actions
+                .guest_persistent_bind_mounts_dir
+                .trim_end_matches('/'),
+            disk
+        )
+    }
+
+    /// The VM the disk is mounted for, from the host's mount table.
+    fn attached_to(&self, disk: &DiskCid) -> Option<VmCid> {
+        let root = &self.config.actions.host_persistent_bind_mounts_dir;
+        host::mounts_under(root).into_iter().find_map(|m| {
+            let rel = m.strip_prefix(root).ok()?;
+            let parts: Vec<_> = rel.components().collect();
+            (parts.len() == 2 && parts[1].as_os_str() == disk.as_str())
+                .then(|| VmCid::new(parts[0].as_os_str().to_string_lossy().into_owned()))
+        })
+    }
+
+    /// Adds or removes the disk in the VM's settings, wherever they live.
+    async fn update_settings(&self, vm: &VmCid, disk: &DiskCid, hint: Option<Value>) -> Result<()> {
+        let delivery = self.delivery_of(vm).await?;
+        let mut settings = self.load_settings(vm, delivery).await?;
+        match hint {
+            Some(h) => settings.attach_persistent(disk, h),
+            None => {
+                settings.detach_persistent(disk);
+            }
+        }
+        self.store_settings(vm, &settings, delivery).await
+    }
+}
+
+impl cpi::Disks for Warden {
+    async fn create_disk(&self, args: CreateDisk) -> Result<DiskCid> {
+        if args.size_mb == 0 {
+            return Err(Error::cpi("create_disk: size must be at least 1 MiB"));
+        }
+        let cid = DiskCid::new(uuid::Uuid::new_v4().to_string());
+        let path = self.disk_path(&cid)?;
+        let made = (|| -> Result<()> {
+            std::fs::create_dir_all(&self.config.actions.disks_dir)
+                .map_err(fs_err("making DisksDir", &self.config.actions.disks_dir))?;
+            let f = std::fs::File::create(&path).map_err(fs_err("creating disk file", &path))?;
+            f.set_len(args.size_mb * MIB)
+                .map_err(fs_err("sizing disk file", &path))?;
+            host::tool(
+                "formatting disk",
+                "mkfs.ext4",
+                &["-F", "-q", "-E", "nodiscard", &path.to_string_lossy()],
+            )?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.context(format!("create_disk {cid}")));
+        }
+        Ok(cid)
+    }
+
+    async fn delete_disk(&self, cid: DiskCid) -> Result<()> {
+        if let Some(vm) = self.attached_to(&cid) {
+            return Err(Error::cpi(format!(
+                "delete_disk: disk '{cid}' is attached to VM '{vm}'; detach it first"
+            )));
+        }
+        let path = self.disk_path(&cid)?;
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(fs_err("delete_disk", &path)(e).into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn has_disk(&self, cid: DiskCid) -> Result<bool> {
+        Ok(self.disk_path(&cid)?.is_file())
+    }
+
+    async fn attach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<DiskHint> {
+        let file = self.disk_path(&disk)?;
+        if !file.is_file() {
+            return Err(Error::disk_not_found(&disk).context("attach_disk"));
+        }
+        self.require_vm(&vm)
+            .await
+            .map_err(|e| e.context("attach_disk"))?;
+        let guest = self.guest_disk_path(&disk);
+        match self.attached_to(&disk) {
+            Some(other) if other != vm => {
+                return Err(Error::cloud(format!(
+                    "attach_disk: disk '{disk}' is already attached to VM '{other}'"
+                )))
+            }
+            Some(_) => {}
+            None => host::mount_disk(&file, &self.disk_mount(&vm, &disk))
+                .map_err(|e| Error::from(e).context("attach_disk"))?,
+        }
+        if let Err(e) = self
+            .update_settings(&vm, &disk, Some(Value::String(guest.clone())))
+            .await
+        {
+            let _ = host::unmount_disk(&self.disk_mount(&vm, &disk));
+            return Err(e.context(format!(
+                "attach_disk {disk} to {vm}: updating agent settings"
+            )));
+        }
+        Ok(DiskHint::Path(guest))
+    }
+
+    async fn detach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<()> {
+        self.require_vm(&vm)
+            .await
+            .map_err(|e| e.context("detach_disk"))?;
+        let target = self.disk_mount(&vm, &disk);
+        if !host::is_mount_point(&target) {
+            return Err(Error::disk_not_attached(&vm, &disk));
+        }
+        self.update_settings(&vm, &disk, None)
+            .await
+            .map_err(|e| e.context(format!("detach_disk {disk} from {vm}")))?;
+        host::unmount_disk(&target).map_err(|e| Error::from(e).context("detach_disk"))
+    }
+
+    async fn get_disks(&self, vm: VmCid) -> Result<Vec<DiskCid>> {
+        let dir = self.host_persistent_dir(&vm);
+        Ok(host::mounts_under(&dir)
+            .into_iter()
+            .filter(|m| m.parent() == Some(dir.as_path()))
+            .filter_map(|m| {
+                m.file_name()
+                    .map(|n| DiskCid::new(n.to_string_lossy().into_owned()))
+            })
+            .collect())
+    }
+
+    /// Grows a detached disk and its filesystem, keeping the data.
+    async fn resize_disk(&self, cid: DiskCid, new_size_mb: u64) -> Result<()> {
+        let path = self.disk_path(&cid)?;
+        let len = std::fs::metadata(&path)
+            .map_err(|_| Error::disk_not_found(&cid).context("resize_disk"))?
+            .len();
+        let current = len / MIB;
+        if new_size_mb < current {
+            return Err(Error::not_supported(format!(
+                "resize_disk: disk '{cid}' is {current} MiB; shrinking it to {new_size_mb} MiB is not supported"
+            )));
+        }
+        if new_size_mb == current {
+            return Ok(());
+        }
+        if let Some(vm) = self.attached_to(&cid) {
+            return Err(Error::cpi(format!(
+                "resize_disk: disk '{cid}' is attached to VM '{vm}'; detach it first"
+            )));
+        }
+        let p = path.to_string_lossy().into_owned();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(new_size_mb * MIB))
+            .map_err(fs_err("resize_disk: growing the file", &path))?;
+        // resize2fs wants a freshly checked filesystem; e2fsck exits 1 when it fixed something.
+        if let Err(e) = host::tool("checking filesystem", "e2fsck", &["-f", "-p", &p]) {
+            tracing::info!("resize_disk: {e}");
+        }
+        host::tool("growing filesystem", "resize2fs", &[&p])
+            .map_err(|e| Error::from(e).context(format!("resize_disk {cid}")))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! A minimal HTTP/1.1 client over tcp or a unix socket: one connection per
+//! request, bodies by Content-Length, chunked or to EOF, and access to the
+//! raw connection after the head (Garden hijacks process connections).
+
+use super::error::GardenError;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub type Conn = BufReader<Box<dyn Io>>;
+
+/// Where Garden listens (`Warden.ConnectNetwork` / `ConnectAddress`).
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    Tcp(String),
+    Unix(std::path::PathBuf),
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn transport(what: &str, e: impl std::fmt::Display) -> GardenError {
+    GardenError::Transport {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+pub async fn connect(ep: &Endpoint, what: &str) -> Result<Conn, GardenError> {
+    let io: Box<dyn Io> = match ep {
+        Endpoint::Tcp(addr) => {
+            let s = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| transport(what, format!("connecting to {addr} timed out")))?
+                .map_err(|e| transport(what, format!("connecting to {addr}: {e}")))?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+        Endpoint::Unix(path) => {
+            let s = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::UnixStream::connect(path))
+                .await
+                .map_err(|_| {
+                    transport(what, format!("connecting to {} timed out", path.display()))
+                })?
+                .map_err(|e| transport(what, format!("connecting to {}: {e}", path.display())))?;
+            Box::new(s)
+        }
+    };
+    Ok(BufReader::new(io))
+}
+
+pub struct Head {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends a request; a body is sent with its Content-Length.
+pub async fn send(
+    conn: &mut Conn,
+    method: &str,
+    target: &str,
+    ctype: &str,
+    body: &[u8],
+    what: &str,
+) -> Result<(), GardenError> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: api\r\nUser-Agent: cpi-warden\r\n");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        head.push_str(&format!(
+            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    let w = conn.get_mut();
+    w.write_all(head.as_bytes())
+        .await
+        .map_err(|e| transport(what, e))?;
+    w.write_all(body).await.map_err(|e| transport(what, e))?;
+    w.flush().await.map_err(|e| transport(what, e))
+}
+
+pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError> {
+    let mut line = String::new();
+    if conn
+        .read_line(&mut line)
+        .await
+        .map_err(|e| transport(what, e))?
+        == 0
+    {
+        return Err(transport(what, "connection closed before an answer"));
+    }
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| GardenError::Protocol {
+            what: what.into(),
+            message: format!("bad status line {:?}", line.trim()),
+        })?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if conn
+            .read_line(&mut h)
+            .await
+            .map_err(|e| transport(what, e))?
+            == 0
+        {
+            return Err(transport(what, "connection closed in the answer's head"));
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    Ok(Head { status, headers })
+}
+
+/// Reads a framed body: chunked, Content-Length, or until EOF.
+pub async fn read_body(conn: &mut Conn, head: &Head, what: &str) -> Result<Vec<u8>, GardenError> {
+    let mut body = Vec::new();
+    if head
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut line = String::new();
+            if conn
+                .read_line(&mut line)
+                .await
+                .map_err(|e| transport(what, e))?
+                == 0
+            {
+                return Err(transport(what, "connection closed inside a chunked body"));
+            }
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| GardenError::Protocol {
+                    what: what.into(),
+                    message: format!("bad chunk size {:?}", line.trim()),
+                })?;
+            if size == 0 {
+                let mut t = String::new();
+                let _ = conn.read_line(&mut t).await;
+                return Ok(body);
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            conn.read_exact(&mut body[start..])
+                .await
+                .map_err(|e| transport(what, e))?;
+            let mut crlf = [0u8; 2];
+            conn.read_exact(&mut crlf)
+                .await
+                .map_err(|e| transport(what, e))?;
+        }
+    } else if let Some(n) = head
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body.resize(n, 0);
+        conn.read_exact(&mut body)
+            .await
+            .map_err(|e| transport(what, e))?;
+    } else {
+        conn.read_to_end(&mut body)
+            .await
+            .map_err(|e| transport(what, e))?;
+    }
+    Ok(body)
+}
+
+/// Percent-encodes a query value or path segment.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

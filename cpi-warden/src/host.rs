@@ -1,0 +1,147 @@
+//! What the CPI does on the Garden host itself: the per-VM bind-mount
+//! directories (the persistent one a shared mount, so disks mounted into it
+//! later appear inside the container), loop-mounting disk files, and
+//! reading /proc/self/mountinfo.
+
+use cpi::{Classify, ErrorKind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{what}: {cmd} failed: {message}")]
+    Tool {
+        what: String,
+        cmd: String,
+        message: String,
+    },
+    #[error("{what}: {path}: {source}")]
+    Fs {
+        what: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Classify for HostError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Cloud
+    }
+}
+
+pub fn fs_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> HostError {
+    let (what, path) = (what.to_owned(), path.to_path_buf());
+    move |source| HostError::Fs { what, path, source }
+}
+
+/// Runs a host tool; the error carries its stderr.
+pub fn tool(what: &str, cmd: &str, args: &[&str]) -> Result<String, HostError> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| HostError::Tool {
+            what: what.into(),
+            cmd: cmd.into(),
+            message: format!("cannot run it: {e} (is it installed and on PATH?)"),
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(HostError::Tool {
+            what: what.into(),
+            cmd: format!("{cmd} {}", args.join(" ")),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Mount points at or under `dir`, deepest first.
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out.dedup();
+    out
+}
+
+pub fn is_mount_point(path: &Path) -> bool {
+    mounts_under(path).iter().any(|m| m == path)
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Makes `dir` a mount point of its own with shared propagation, so that a
+/// container bind-mounting it sees disks mounted under it afterwards.
+pub fn make_shared_dir(dir: &Path) -> Result<(), HostError> {
+    std::fs::create_dir_all(dir).map_err(fs_err("making bind mount dir", dir))?;
+    let d = dir.to_string_lossy();
+    if !is_mount_point(dir) {
+        tool("sharing bind mount dir", "mount", &["--bind", &d, &d])?;
+    }
+    tool("sharing bind mount dir", "mount", &["--make-private", &d])?;
+    tool("sharing bind mount dir", "mount", &["--make-shared", &d])?;
+    Ok(())
+}
+
+/// Unmounts everything at or under `dir` (deepest first), then removes it.
+/// Gone already is fine.
+pub fn remove_dir(dir: &Path) -> Result<(), HostError> {
+    for m in mounts_under(dir) {
+        let s = m.to_string_lossy();
+        if tool("unmounting", "umount", &[&s]).is_err() {
+            tool("unmounting", "umount", &["-l", &s])?;
+        }
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fs_err("removing", dir)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Loop-mounts an ext4 disk file at `target`.
+pub fn mount_disk(file: &Path, target: &Path) -> Result<(), HostError> {
+    std::fs::create_dir_all(target).map_err(fs_err("making disk mount point", target))?;
+    let r = tool(
+        "mounting disk",
+        "mount",
+        &[
+            "-o",
+            "loop",
+            &file.to_string_lossy(),
+            &target.to_string_lossy(),
+        ],
+    );
+    if r.is_err() {
+        let _ = std::fs::remove_dir(target);
+    }
+    r.map(|_| ())
+}
+
+/// Unmounts a disk (its loop device is freed with the last mount) and
+/// removes the mount point.
+pub fn unmount_disk(target: &Path) -> Result<(), HostError> {
+    tool("unmounting disk", "umount", &[&target.to_string_lossy()])?;
+    let _ = std::fs::remove_dir(target);
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The BOSH warden CPI (bosh-lite): VMs are containers on a Garden server,
+//! persistent disks are loop-mounted ext4 files bind-mounted into them.
+//! The binary is `cpi::serve::<cloud::Warden>()`; the Garden client is
+//! public for tests and other tools.
+
+pub mod agent_env;
+pub mod cloud;
+pub mod config;
+pub mod disk;
+pub mod garden;
+pub mod host;
+pub mod stemcell;
+pub mod vm;

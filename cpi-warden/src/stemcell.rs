@@ -1,0 +1,58 @@
+//! Stemcells: the image (a gzipped tar of a root filesystem) unpacked into
+//! `StemcellsDir/<cid>`, streamed straight from the file, never copied first.
+
+use crate::cloud::Warden;
+use cpi::{CreateStemcell, Error, Result, StemcellCid};
+use std::path::PathBuf;
+
+impl Warden {
+    pub fn stemcell_dir(&self, cid: &StemcellCid) -> Result<PathBuf> {
+        let s = cid.as_str();
+        if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+            return Err(Error::cpi(format!(
+                "stemcell cid '{s}' is not a valid name"
+            )));
+        }
+        Ok(self.config.actions.stemcells_dir.join(s))
+    }
+}
+
+impl cpi::Stemcells for Warden {
+    async fn create_stemcell(&self, args: CreateStemcell) -> Result<StemcellCid> {
+        let cid = StemcellCid::new(uuid::Uuid::new_v4().to_string());
+        let dir = self.stemcell_dir(&cid)?;
+        let image = args.image_path.clone();
+        let target = dir.clone();
+        let unpacked = (|| -> std::result::Result<(), String> {
+            let file = std::fs::File::open(&image)
+                .map_err(|e| format!("opening image {}: {e}", image.display()))?;
+            std::fs::create_dir_all(&target)
+                .map_err(|e| format!("making {}: {e}", target.display()))?;
+            let gz = flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
+            let mut archive = tar::Archive::new(gz);
+            archive.set_preserve_permissions(true);
+            archive.set_preserve_ownerships(true);
+            archive.set_overwrite(true);
+            archive
+                .unpack(&target)
+                .map_err(|e| format!("unpacking image {}: {e}", image.display()))
+        })();
+        if let Err(e) = unpacked {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(Error::cloud(format!("create_stemcell: {e}")));
+        }
+        tracing::info!("stemcell {cid} unpacked into {}", dir.display());
+        Ok(cid)
+    }
+
+    async fn delete_stemcell(&self, cid: StemcellCid) -> Result<()> {
+        let dir = self.stemcell_dir(&cid)?;
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::cloud(format!(
+                "delete_stemcell: removing {}: {e}",
+                dir.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}

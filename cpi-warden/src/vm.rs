@@ -1,0 +1,312 @@
+//! VMs are Garden containers: made from the stemcell's directory, with the
+//! ephemeral and persistent bind mounts, the requested IP, the agent
+//! settings written into them and the agent started. A create that fails
+//! once the container exists destroys it (the Go CPI only stops it).
+
+use crate::agent_env::{METADATA_FILE, USER_DATA_FILE};
+use crate::cloud::Warden;
+use crate::garden::{BindMount, ContainerSpec, ProcessSpec};
+use crate::host;
+use agent::{Delivery, Disks, Settings};
+use cpi::{CreateVm, CreatedVm, Error, ErrorKind, Metadata, NetworkType, Networks, Result, VmCid};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Container properties the CPI keeps for itself (metadata keys are stored
+/// as they come).
+pub const AGENT_ID_PROPERTY: &str = "warden-cpi.agent_id";
+pub const DELIVERY_PROPERTY: &str = "warden-cpi.settings";
+
+/// The agent's start, as the Go warden CPI runs it (not waited for).
+const START_AGENT: &str = "umount /etc/resolv.conf\numount /etc/hosts\numount /etc/hostname\nrm -rf /var/vcap/data/sys\nmkdir -p /var/vcap/data/sys\nsed -i 's/chronyc/# chronyc/g' /var/vcap/bosh/bin/sync-time\nexec env -i /usr/sbin/runsvdir-start";
+
+/// The warden VM `cloud_properties`.
+#[derive(Debug, Default, Deserialize)]
+struct VmProps {
+    /// Host ports forwarded into the container (Garden net in).
+    #[serde(default)]
+    ports: Vec<PortMapping>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PortMapping {
+    Same(u32),
+    Pair { host: u32, container: u32 },
+}
+
+impl Warden {
+    pub fn host_ephemeral_dir(&self, vm: &VmCid) -> PathBuf {
+        self.config
+            .actions
+            .host_ephemeral_bind_mounts_dir
+            .join(vm.as_str())
+    }
+    pub fn host_persistent_dir(&self, vm: &VmCid) -> PathBuf {
+        self.config
+            .actions
+            .host_persistent_bind_mounts_dir
+            .join(vm.as_str())
+    }
+
+    /// True when Garden lists the container.
+    pub async fn vm_exists(&self, vm: &VmCid) -> Result<bool> {
+        Ok(self
+            .garden
+            .list(&BTreeMap::new())
+            .await?
+            .iter()
+            .any(|h| h == vm.as_str()))
+    }
+
+    pub async fn require_vm(&self, vm: &VmCid) -> Result<()> {
+        if self.vm_exists(vm).await? {
+            Ok(())
+        } else {
+            Err(Error::vm_not_found(vm))
+        }
+    }
+
+    fn remove_host_dirs(&self, vm: &VmCid) -> Result<()> {
+        host::remove_dir(&self.host_persistent_dir(vm))?;
+        host::remove_dir(&self.host_ephemeral_dir(vm))?;
+        Ok(())
+    }
+
+    /// Everything after the container exists: ports, settings, metadata, agent.
+    async fn finish_vm(
+        &self,
+        cid: &VmCid,
+        args: &CreateVm,
+        networks: &Networks,
+        props: &VmProps,
+        delivery: Delivery,
+    ) -> Result<()> {
+        let _info = self
+            .garden
+            .info(cid.as_str())
+            .await
+            .map_err(|e| e.context("getting container info"))?;
+        for p in &props.ports {
+            let (h, c) = match p {
+                PortMapping::Same(p) => (*p, *p),
+                PortMapping::Pair { host, container } => (*host, *container),
+            };
+            self.garden
+                .net_in(cid.as_str(), h, c)
+                .await
+                .map_err(|e| e.context("forwarding host ports"))?;
+        }
+        let mut with_networks = args.clone();
+        with_networks.networks = networks.clone();
+        let settings = Settings::new(
+            &self.config.agent_options(),
+            &with_networks,
+            cid.as_str(),
+            Disks {
+                system: "/dev/sda".into(),
+                ..Disks::default()
+            },
+        );
+        self.store_settings(cid, &settings, delivery)
+            .await
+            .map_err(|e| e.context("writing the agent settings"))?;
+        if delivery == Delivery::Registry {
+            let pointer = agent::user_data(
+                &settings,
+                Delivery::Registry,
+                self.config.actions.registry.as_ref(),
+            );
+            self.upload(cid, USER_DATA_FILE, pointer.to_string().as_bytes())
+                .await
+                .map_err(|e| e.context("writing user data"))?;
+        }
+        let metadata = json!({"instance-id": cid.as_str()});
+        self.upload(cid, METADATA_FILE, metadata.to_string().as_bytes())
+            .await
+            .map_err(|e| e.context("writing metadata"))?;
+        self.garden
+            .spawn(cid.as_str(), &ProcessSpec::script(START_AGENT))
+            .await
+            .map_err(|e| e.context("starting the BOSH agent"))?;
+        Ok(())
+    }
+}
+
+/// The Garden network for the default network: `ip/prefix` for manual, ""
+/// (Garden picks) for dynamic.
+fn garden_network(networks: &Networks) -> Result<String> {
+    let net = networks
+        .values()
+        .find(|n| {
+            n.default
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|x| x == "gateway"))
+        })
+        .or_else(|| networks.values().next())
+        .ok_or_else(|| {
+            Error::vm_creation_failed("create_vm: expected at least one network, got none", false)
+        })?;
+    if net.kind == NetworkType::Dynamic {
+        return Ok(String::new());
+    }
+    let ip = net.ip.clone().ok_or_else(|| {
+        Error::vm_creation_failed("create_vm: networks: a manual network needs an ip", false)
+    })?;
+    let prefix = match net.netmask.as_deref() {
+        Some(mask) => mask_bits(mask).ok_or_else(|| {
+            Error::vm_creation_failed(
+                format!("create_vm: networks: netmask '{mask}' is not a valid IPv4 mask"),
+                false,
+            )
+        })?,
+        None => 32,
+    };
+    Ok(format!("{ip}/{prefix}"))
+}
+
+fn mask_bits(mask: &str) -> Option<u32> {
+    let ip: std::net::Ipv4Addr = mask.parse().ok()?;
+    let n = u32::from(ip);
+    (n.leading_ones() + n.trailing_zeros() == 32).then_some(n.leading_ones())
+}
+
+impl cpi::Vms for Warden {
+    async fn create_vm(&self, args: CreateVm) -> Result<CreatedVm> {
+        let props: VmProps =
+            cpi::args::typed("create_vm: cloud_properties", &args.cloud_properties)
+                .map_err(|e| e.with_kind(ErrorKind::VmCreationFailed))?;
+        let stemcell = self.stemcell_dir(&args.stemcell_cid)?;
+        if !stemcell.is_dir() {
+            return Err(Error::vm_creation_failed(
+                format!(
+                    "create_vm: stemcell '{}' not found in {}",
+                    args.stemcell_cid,
+                    self.config.actions.stemcells_dir.display()
+                ),
+                false,
+            ));
+        }
+        let network = garden_network(&args.networks)?;
+        let mut networks = args.networks.clone();
+        for n in networks.values_mut() {
+            // The container's network is set up by Garden: the agent must not touch it.
+            n.extra.insert("preconfigured".into(), Value::Bool(true));
+        }
+        let cid = VmCid::new(uuid::Uuid::new_v4().to_string());
+        let delivery = self.delivery();
+        let failed = |e: Error, retry: bool| {
+            Error::vm_creation_failed(format!("create_vm {cid}: {}", e.message()), retry)
+        };
+
+        let (eph, pers) = (
+            self.host_ephemeral_dir(&cid),
+            self.host_persistent_dir(&cid),
+        );
+        let dirs = std::fs::create_dir_all(&eph)
+            .map_err(host::fs_err("making ephemeral bind mount dir", &eph))
+            .and_then(|_| host::make_shared_dir(&pers));
+        if let Err(e) = dirs {
+            let _ = self.remove_host_dirs(&cid);
+            return Err(failed(e.into(), false));
+        }
+        let a = &self.config.actions;
+        let mut properties = BTreeMap::new();
+        properties.insert(AGENT_ID_PROPERTY.to_owned(), args.agent_id.to_string());
+        properties.insert(
+            DELIVERY_PROPERTY.to_owned(),
+            if delivery == Delivery::Registry {
+                "registry"
+            } else {
+                "file"
+            }
+            .to_owned(),
+        );
+        let spec = ContainerSpec {
+            handle: cid.to_string(),
+            rootfs: stemcell.to_string_lossy().into_owned(),
+            image: json!({"uri": stemcell.to_string_lossy()}),
+            bind_mounts: vec![
+                BindMount {
+                    src_path: eph.to_string_lossy().into(),
+                    dst_path: a.guest_ephemeral_bind_mount_path.clone(),
+                    mode: 1,
+                    origin: 0,
+                },
+                BindMount {
+                    src_path: pers.to_string_lossy().into(),
+                    dst_path: a.guest_persistent_bind_mounts_dir.clone(),
+                    mode: 1,
+                    origin: 0,
+                },
+            ],
+            network,
+            properties,
+            privileged: true,
+        };
+        if let Err(e) = self.garden.create(&spec).await {
+            let retry = e.ok_to_retry();
+            let _ = self.remove_host_dirs(&cid);
+            return Err(failed(e.context("creating container"), retry));
+        }
+        if let Err(e) = self
+            .finish_vm(&cid, &args, &networks, &props, delivery)
+            .await
+        {
+            tracing::warn!(
+                "create_vm {cid} failed after the container existed, destroying it: {}",
+                e.message()
+            );
+            if let Err(d) = self.garden.destroy(cid.as_str()).await {
+                tracing::error!(
+                    "destroying container {cid} after a failed create_vm: {}",
+                    d.message()
+                );
+            }
+            let _ = self.remove_host_dirs(&cid);
+            if delivery == Delivery::Registry {
+                let _ = self.forget_settings(&cid).await;
+            }
+            return Err(failed(e, true));
+        }
+        tracing::info!("created VM {cid}");
+        Ok(CreatedVm { cid, networks })
+    }
+
+    async fn delete_vm(&self, cid: VmCid) -> Result<()> {
+        match self.garden.destroy(cid.as_str()).await {
+            Err(e) if e.kind() == ErrorKind::VmNotFound => {
+                tracing::info!("delete_vm: container {cid} already gone")
+            }
+            other => other.map_err(|e| e.context("delete_vm"))?,
+        }
+        self.remove_host_dirs(&cid)
+            .map_err(|e| e.context("delete_vm: cleaning host bind mounts"))?;
+        self.forget_settings(&cid)
+            .await
+            .map_err(|e| e.context("delete_vm"))
+    }
+
+    async fn has_vm(&self, cid: VmCid) -> Result<bool> {
+        self.vm_exists(&cid).await
+    }
+
+    /// A container has nothing to reboot: the VM must exist, and the
+    /// agent's supervisor keeps running in it.
+    async fn reboot_vm(&self, cid: VmCid) -> Result<()> {
+        self.require_vm(&cid).await
+    }
+
+    async fn set_vm_metadata(&self, cid: VmCid, metadata: Metadata) -> Result<()> {
+        self.require_vm(&cid).await?;
+        for (k, v) in metadata.iter() {
+            self.garden
+                .set_property(cid.as_str(), k, v)
+                .await
+                .map_err(|e| e.context("set_vm_metadata"))?;
+        }
+        Ok(())
+    }
+}
