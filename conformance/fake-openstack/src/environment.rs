@@ -262,6 +262,17 @@ impl Environment for OpenStackEnvironment {
     fn clear_faults(&self) {
         self.fake.clear_faults();
     }
+    fn agent_config(&self) -> Option<Value> {
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.config).ok()?).ok()?;
+        Some(config["cloud"]["properties"]["agent"].clone())
+    }
+    fn unknown_cid(&self, kind: &str) -> String {
+        match kind {
+            "stemcell" => "00000000-0000-4000-8000-00000000beef".into(),
+            _ => "00000000-0000-4000-8000-000000000000".into(),
+        }
+    }
     fn secrets(&self) -> Vec<String> {
         vec![
             self.password.clone(),

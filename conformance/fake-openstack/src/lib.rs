@@ -12,7 +12,7 @@ mod routes_network;
 mod routes_storage;
 pub mod state;
 
-pub use environment::{start_environment, OpenStackEnvironment};
+pub use environment::{cpi_config, start_environment, OpenStackEnvironment};
 pub use faults::{FaultAction, FaultRule};
 pub use state::{Kind, FLOATING_IP, LIGHT_IMAGE_ID, NET_ID, PROJECT_ID};
 
