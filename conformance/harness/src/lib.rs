@@ -2,9 +2,12 @@
 //! bosh-cli do, against an [`Environment`] it can inspect, and the checks
 //! that say whether the CPI behaves as its callers need.
 
+pub mod bench;
+pub mod checks;
 pub mod cpi;
 pub mod environment;
 pub mod registry;
 pub mod stemcell;
+pub mod suite;
 
 pub use environment::*;

@@ -1,0 +1,3 @@
+fn main() {
+    cpi::serve::<reference_cloud::Reference>()
+}
