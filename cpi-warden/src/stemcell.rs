@@ -17,6 +17,29 @@ impl Warden {
     }
 }
 
+/// Unpacks a tar stream into `dir`, entry by entry. Owners are kept where
+/// the header has them (a stemcell's files belong to vcap and root); headers
+/// without numeric owners (hand-made tars) leave the file to the caller.
+fn unpack(stream: impl std::io::Read, dir: &std::path::Path) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(stream);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if !entry.unpack_in(dir)? {
+            continue;
+        }
+        let h = entry.header();
+        if let (Ok(uid), Ok(gid)) = (h.uid(), h.gid()) {
+            if uid != 0 || gid != 0 {
+                std::os::unix::fs::lchown(dir.join(&path), Some(uid as u32), Some(gid as u32))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl cpi::Stemcells for Warden {
     async fn create_stemcell(&self, args: CreateStemcell) -> Result<StemcellCid> {
         let cid = StemcellCid::new(uuid::Uuid::new_v4().to_string());
@@ -29,13 +52,7 @@ impl cpi::Stemcells for Warden {
             std::fs::create_dir_all(&target)
                 .map_err(|e| format!("making {}: {e}", target.display()))?;
             let gz = flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-            let mut archive = tar::Archive::new(gz);
-            archive.set_preserve_permissions(true);
-            archive.set_preserve_ownerships(true);
-            archive.set_overwrite(true);
-            archive
-                .unpack(&target)
-                .map_err(|e| format!("unpacking image {}: {e}", image.display()))
+            unpack(gz, &target).map_err(|e| format!("unpacking image {}: {e}", image.display()))
         })();
         if let Err(e) = unpacked {
             let _ = std::fs::remove_dir_all(&dir);
