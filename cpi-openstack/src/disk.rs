@@ -122,19 +122,21 @@ async fn create_once<Made: serde::de::DeserializeOwned, Found: serde::de::Deseri
     Err(Error::cloud(format!("POST {path}: no answer")))
 }
 
+/// Best effort, and waited for, so that nothing is left when we answer.
 async fn remove_volume(cloud: &OpenStack, id: &str) {
-    if let Ok(s) = cloud.session() {
-        if let Err(e) = s
-            .act(
-                Method::DELETE,
-                Service::Volume,
-                &format!("/volumes/{id}"),
-                None,
-            )
-            .await
-        {
-            tracing::warn!("cleaning up volume {id}: {e}");
-        }
+    let Ok(s) = cloud.session() else { return };
+    let removed = async {
+        s.act(
+            Method::DELETE,
+            Service::Volume,
+            &format!("/volumes/{id}"),
+            None,
+        )
+        .await?;
+        wait_volume(cloud, id, Target::Gone, "be deleted").await
+    };
+    if let Err(e) = removed.await {
+        tracing::warn!("cleaning up volume {id}: {}", e.message());
     }
 }
 
@@ -437,16 +439,19 @@ pub async fn snapshot(
         Ok::<_, Error>(())
     };
     if let Err(e) = finish.await {
-        if let Err(e) = session
-            .act(
-                Method::DELETE,
-                Service::Volume,
-                &format!("/snapshots/{id}"),
-                None,
-            )
-            .await
-        {
-            tracing::warn!("cleaning up snapshot {id}: {e}");
+        let removed = async {
+            session
+                .act(
+                    Method::DELETE,
+                    Service::Volume,
+                    &format!("/snapshots/{id}"),
+                    None,
+                )
+                .await?;
+            wait_snapshot(cloud, &id, Target::Gone, "be deleted").await
+        };
+        if let Err(e) = removed.await {
+            tracing::warn!("cleaning up snapshot {id}: {}", e.message());
         }
         return Err(e);
     }
