@@ -1,1 +1,16 @@
-fn main() {}
+//! cpi-softlayer: the BOSH external CPI for SoftLayer (IBM Cloud classic).
+
+mod client;
+mod cloud;
+mod config;
+mod disk;
+mod error;
+mod network;
+mod stemcell;
+mod types;
+mod vm;
+mod vm_create;
+
+fn main() {
+    cpi::serve::<cloud::SoftLayer>()
+}

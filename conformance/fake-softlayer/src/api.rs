@@ -11,7 +11,8 @@ pub struct Call {
     pub method: String,
     pub id: Option<u64>,
     pub params: Vec<Value>,
-    /// The filter, already unwrapped from its top-level property name.
+    /// The object filter as sent (`SoftLayer_Account` filters start with
+    /// the property they list, such as `iscsiNetworkStorage`).
     pub filter: Option<Value>,
 }
 

@@ -76,6 +76,18 @@ impl SoftLayerEnvironment {
         })
     }
 
+    /// Changes the CPI config in place (tests shorten waits this way).
+    pub fn edit_config(&self, f: impl FnOnce(&mut Value)) -> Result<(), String> {
+        let text = std::fs::read_to_string(&self.config_path).map_err(|e| e.to_string())?;
+        let mut config: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        f(&mut config);
+        std::fs::write(&self.config_path, config.to_string()).map_err(|e| e.to_string())
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
     fn guest_id(vm: &str) -> Option<u64> {
         vm.trim().parse().ok()
     }
@@ -284,6 +296,18 @@ impl Environment for SoftLayerEnvironment {
 
     fn clear_faults(&self) {
         self.fake.clear_faults();
+    }
+
+    fn agent_config(&self) -> Option<Value> {
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.config_path).ok()?).ok()?;
+        let agent = &config["cloud"]["properties"]["agent"];
+        Some(json!({"mbus": agent["mbus"], "ntp": agent["ntp"], "blobstore": agent["blobstore"]}))
+    }
+
+    fn unknown_cid(&self, _kind: &str) -> String {
+        // SoftLayer ids are integers; this one is never handed out.
+        "987654321".into()
     }
 
     fn secrets(&self) -> Vec<String> {

@@ -13,7 +13,7 @@ pub mod server;
 pub mod services;
 pub mod state;
 
-pub use environment::{start_environment, SoftLayerEnvironment};
+pub use environment::{cpi_config, decode_user_data, start_environment, SoftLayerEnvironment};
 pub use faults::Action;
 pub use state::Outcome;
 

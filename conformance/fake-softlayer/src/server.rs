@@ -103,7 +103,7 @@ async fn handle(
         .map(|f| serde_json::from_str::<Value>(&f))
         .transpose()
     {
-        Ok(f) => f.and_then(|f| f.as_object().and_then(|o| o.values().next().cloned())),
+        Ok(f) => f,
         Err(e) => return error(&ApiError::public(format!("Invalid object filter: {e}"))),
     };
     let params = if body.is_empty() {

@@ -9,7 +9,12 @@ use crate::state::State;
 use serde_json::{json, Value};
 
 fn filtered(call: &Call, items: Vec<Value>) -> Vec<Value> {
-    match &call.filter {
+    // On the account, a filter starts with the property it lists.
+    let filter = match (&call.filter, call.service.as_str()) {
+        (Some(f), "SoftLayer_Account") => f.as_object().and_then(|o| o.values().next().cloned()),
+        (f, _) => f.clone(),
+    };
+    match &filter {
         Some(f) => items.into_iter().filter(|v| query::matches(v, f)).collect(),
         None => items,
     }

@@ -1,0 +1,103 @@
+//! The SoftLayer cloud: config, `info`, the lazily built API client, and
+//! the helpers every method shares (ids, not-found answers, waits).
+
+use crate::client::{Call, Client};
+use crate::config::{Checked, Config};
+use crate::error::SlError;
+use cpi::{CallContext, Cloud, Error, Info, Result};
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
+
+pub const GUEST: &str = "SoftLayer_Virtual_Guest";
+pub const STORAGE: &str = "SoftLayer_Network_Storage";
+pub const TEMPLATE: &str = "SoftLayer_Virtual_Guest_Block_Device_Template_Group";
+
+pub struct SoftLayer {
+    pub config: Checked,
+    pub ctx: CallContext,
+    client: OnceLock<Client>,
+}
+
+impl Cloud for SoftLayer {
+    const NAME: &'static str = "cpi-softlayer";
+    type Config = Config;
+
+    fn info(_config: &Config) -> Info {
+        // Light stemcells only: heavy (softlayer-ovf) import through Swift
+        // is not done, so it is not claimed.
+        Info {
+            stemcell_formats: vec!["softlayer-light".into()],
+            api_version: 2,
+        }
+    }
+
+    fn merge_context(config: &mut Value, overrides: &Map<String, Value>) {
+        crate::config::merge_context(config, overrides)
+    }
+
+    fn new(config: Config, ctx: CallContext) -> Result<Self> {
+        Ok(SoftLayer {
+            config: config.check()?,
+            ctx,
+            client: OnceLock::new(),
+        })
+    }
+}
+
+impl SoftLayer {
+    /// The API client, built on first use.
+    pub fn api(&self) -> Result<&Client> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let c = Client::new(
+            &self.config.endpoint,
+            &self.config.username,
+            &self.config.api_key,
+            self.config.waits,
+        )?;
+        Ok(self.client.get_or_init(|| c))
+    }
+
+    pub async fn send<T: serde::de::DeserializeOwned>(&self, call: Call) -> Result<T, SlError> {
+        match self.api() {
+            Ok(api) => api.send(call).await,
+            Err(e) => Err(SlError::Transport {
+                call: call.name(),
+                message: e.message().to_owned(),
+                connect: true,
+            }),
+        }
+    }
+
+    pub async fn run(&self, call: Call) -> Result<(), SlError> {
+        match self.api() {
+            Ok(api) => api.run(call).await,
+            Err(e) => Err(SlError::Transport {
+                call: call.name(),
+                message: e.message().to_owned(),
+                connect: true,
+            }),
+        }
+    }
+}
+
+/// A cid as SoftLayer's integer id; `None` when it cannot be one (then the
+/// object cannot exist in SoftLayer either).
+pub fn numeric_id(cid: &str) -> Option<u64> {
+    cid.trim().parse().ok()
+}
+
+/// Maps an API error to `not_found` when SoftLayer says the object is gone,
+/// keeping the API's message; any other error stays a `CloudError`.
+pub fn or_not_found(e: SlError, not_found: impl FnOnce() -> Error) -> Error {
+    if e.is_not_found() {
+        let nf = not_found();
+        Error::new(nf.kind(), format!("{} ({})", nf.message(), e.message()))
+    } else {
+        Error::from(e)
+    }
+}
+
+/// SoftLayer networks are VLANs the operator orders: no managed networks.
+impl cpi::ManagedNetworks for SoftLayer {}

@@ -1,0 +1,315 @@
+//! `cpi.json` as the softlayer_cpi job renders it
+//! (`{"cloud": {"plugin": "softlayer", "properties": {"softlayer": …,
+//! "registry": …, "agent": …}}}`), in either key style the Go CPI read
+//! (its JSON decoding ignores case: `Cloud.Properties.SoftLayer.ApiKey`),
+//! plus the waits this CPI adds under `softlayer.timeouts`.
+
+use agent::{AgentOptions, RegistryConfig};
+use cpi::{Error, Result, Secret};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.softlayer.com/rest/v3.1";
+
+#[derive(Debug, Deserialize)]
+pub struct Config {
+    #[serde(alias = "Cloud")]
+    pub cloud: CloudBlock,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CloudBlock {
+    #[serde(default, alias = "Plugin")]
+    pub plugin: Option<String>,
+    #[serde(alias = "Properties")]
+    pub properties: Properties,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Properties {
+    #[serde(alias = "SoftLayer", alias = "Softlayer")]
+    pub softlayer: SoftLayerConfig,
+    #[serde(default, alias = "Registry")]
+    pub registry: Option<RegistryBlock>,
+    #[serde(default, alias = "Agent")]
+    pub agent: AgentBlock,
+}
+
+// Keys the job renders that this CPI accepts without using are kept as
+// fields, so that they are not reported as unknown.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+pub struct SoftLayerConfig {
+    #[serde(default, alias = "Username")]
+    pub username: String,
+    #[serde(default, alias = "ApiKey")]
+    pub api_key: Secret,
+    #[serde(default, alias = "ApiEndpoint")]
+    pub api_endpoint: Option<String>,
+    /// The Go CPI reloaded the OS of an existing guest for dynamic networks
+    /// with an IP; this CPI always creates a new guest, so the flag is read
+    /// and otherwise ignored.
+    #[serde(default, alias = "DisableOsReload")]
+    pub disable_os_reload: Option<bool>,
+    #[serde(default, alias = "SshPublicKey")]
+    pub ssh_public_key: Option<String>,
+    #[serde(default, alias = "SshPublicKeyFingerprint")]
+    pub ssh_public_key_fingerprint: Option<String>,
+    // Heavy-stemcell and VPS settings of the Go CPI: accepted, unused.
+    #[serde(default, alias = "EnableVps")]
+    pub enable_vps: Option<Value>,
+    #[serde(default, alias = "VpsHost")]
+    pub vps_host: Option<Value>,
+    #[serde(default, alias = "VpsPort")]
+    pub vps_port: Option<Value>,
+    #[serde(default, alias = "VpsUseSsl")]
+    pub vps_use_ssl: Option<Value>,
+    #[serde(default, alias = "SwiftUsername")]
+    pub swift_username: Option<Value>,
+    #[serde(default, alias = "SwiftEndpoint")]
+    pub swift_endpoint: Option<Value>,
+    #[serde(default, alias = "Trace")]
+    pub trace: Option<Value>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+/// The registry block: `{user, password, address, http{port, user,
+/// password}, endpoint}` as rendered; the endpoint carries everything.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+pub struct RegistryBlock {
+    #[serde(flatten)]
+    pub config: RegistryConfig,
+    #[serde(default)]
+    pub http: Option<Value>,
+}
+
+#[allow(dead_code)]
+#[derive(Debug, Default, Deserialize)]
+pub struct AgentBlock {
+    #[serde(flatten)]
+    pub options: AgentOptions,
+    /// Read by the Go CPI for the vcap user's password; the director's
+    /// `env.bosh.password` does that job now.
+    #[serde(default)]
+    pub vcappassword: Option<Secret>,
+}
+
+/// Bounds of every wait, in seconds (fractions allowed, so that tests can
+/// make them short). No caller times a CPI call out: these are the bounds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// A new guest to finish provisioning.
+    pub vm_ready: f64,
+    /// A guest's blocking transaction to end before it can be deleted.
+    pub vm_delete: f64,
+    /// An ordered volume to appear, or a resize to apply.
+    pub disk_ready: f64,
+    /// Retrying transient API failures (503, throttling, dropped connections).
+    pub api_retry: f64,
+    /// One HTTP request.
+    pub request: f64,
+    /// The longest pause between two polls.
+    pub poll_max: f64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            vm_ready: 7200.0,
+            vm_delete: 600.0,
+            disk_ready: 3600.0,
+            api_retry: 120.0,
+            request: 120.0,
+            poll_max: 10.0,
+        }
+    }
+}
+
+fn secs(key: &str, v: f64) -> Result<Duration> {
+    if v.is_finite() && v > 0.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(Error::cpi(format!("cloud.properties.softlayer.timeouts.{key}: must be a positive number of seconds, got {v}")))
+    }
+}
+
+/// The checked timeouts.
+#[derive(Clone, Copy, Debug)]
+pub struct Waits {
+    pub vm_ready: Duration,
+    pub vm_delete: Duration,
+    pub disk_ready: Duration,
+    pub api_retry: Duration,
+    pub request: Duration,
+    pub poll_max: Duration,
+}
+
+impl Timeouts {
+    pub fn check(&self) -> Result<Waits> {
+        Ok(Waits {
+            vm_ready: secs("vm_ready", self.vm_ready)?,
+            vm_delete: secs("vm_delete", self.vm_delete)?,
+            disk_ready: secs("disk_ready", self.disk_ready)?,
+            api_retry: secs("api_retry", self.api_retry)?,
+            request: secs("request", self.request)?,
+            poll_max: secs("poll_max", self.poll_max)?,
+        })
+    }
+}
+
+impl Waits {
+    /// Polling a resource: 0.5 s (or less) doubling up to `poll_max`.
+    pub fn poll(&self, deadline: Duration) -> cpi::wait::Backoff {
+        let initial = Duration::from_millis(500).min(self.poll_max);
+        cpi::wait::Backoff::new(initial, self.poll_max, deadline)
+    }
+
+    /// Retrying a transiently failed API call.
+    pub fn api(&self) -> cpi::wait::Backoff {
+        let initial = Duration::from_millis(200).min(self.poll_max);
+        cpi::wait::Backoff::new(initial, self.poll_max, self.api_retry).attempts(10)
+    }
+}
+
+/// The config checked once: what `Cloud::new` works from.
+#[derive(Debug)]
+pub struct Checked {
+    pub username: String,
+    pub api_key: Secret,
+    pub endpoint: String,
+    pub waits: Waits,
+    pub registry: Option<RegistryConfig>,
+    pub agent: AgentOptions,
+}
+
+impl Config {
+    pub fn check(self) -> Result<Checked> {
+        if let Some(p) = &self.cloud.plugin {
+            if !p.eq_ignore_ascii_case("softlayer") {
+                return Err(Error::cpi(format!(
+                    "cloud.plugin: '{p}' is not 'softlayer'"
+                )));
+            }
+        }
+        let props = self.cloud.properties;
+        let sl = props.softlayer;
+        if sl.username.trim().is_empty() {
+            return Err(Error::cpi(
+                "cloud.properties.softlayer.username: missing or empty",
+            ));
+        }
+        if sl.api_key.is_empty() {
+            return Err(Error::cpi(
+                "cloud.properties.softlayer.api_key: missing or empty",
+            ));
+        }
+        let endpoint = sl
+            .api_endpoint
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(Error::cpi(format!(
+                "cloud.properties.softlayer.api_endpoint: '{endpoint}' is not an http(s) URL"
+            )));
+        }
+        if endpoint.contains("/xmlrpc") {
+            return Err(Error::cpi(
+                "cloud.properties.softlayer.api_endpoint: the XML-RPC endpoint is not supported: use the REST endpoint (…/rest/v3.1)",
+            ));
+        }
+        if sl.ssh_public_key.is_some() || sl.ssh_public_key_fingerprint.is_some() {
+            // The Go CPI added the key to the account on every create_vm and
+            // never removed it; keys are named per VM instead.
+            tracing::warn!("cloud.properties.softlayer.ssh_public_key: not used: name account SSH keys with the VM cloud_properties.ssh_key");
+        }
+        let registry = match props.registry {
+            Some(block) => {
+                block.config.resolve("cloud.properties.registry")?;
+                Some(block.config)
+            }
+            None => None,
+        };
+        Ok(Checked {
+            username: sl.username,
+            api_key: sl.api_key,
+            endpoint,
+            waits: sl.timeouts.check()?,
+            registry,
+            agent: props.agent.options,
+        })
+    }
+}
+
+/// Puts a director `cpi` config's properties over `cloud.properties`.
+pub fn merge_context(config: &mut Value, overrides: &serde_json::Map<String, Value>) {
+    let overlay = Value::Object(overrides.clone());
+    let target = ["cloud", "Cloud"]
+        .iter()
+        .find_map(|k| config.get(*k).map(|_| *k))
+        .and_then(|cloud| {
+            let props = ["properties", "Properties"]
+                .iter()
+                .find(|p| config[cloud].get(**p).is_some())?;
+            config.get_mut(cloud)?.get_mut(*props)
+        });
+    match target {
+        Some(props) => cpi::config::deep_merge(props, &overlay),
+        None => cpi::config::deep_merge(config, &overlay),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Checked> {
+        cpi::config::parse::<Config>(v)?.config.check()
+    }
+
+    #[test]
+    fn reads_the_rendered_job_config_in_both_key_styles() {
+        let c = parse(json!({"cloud": {"plugin": "softlayer", "properties": {
+            "softlayer": {"username": "u", "api_key": "k-123"},
+            "registry": {"user": "r", "password": "rp-1", "address": "10.0.0.6", "http": {"port": 25777, "user": "r", "password": "rp-1"},
+                         "endpoint": "http://r:rp-1@10.0.0.6:25777"},
+            "agent": {"ntp": [], "mbus": "nats://n:p@10.0.0.6:4222"}}}}))
+        .unwrap();
+        assert_eq!(c.endpoint, DEFAULT_ENDPOINT);
+        assert!(c.registry.is_some());
+        let c = parse(json!({"Cloud": {"Properties": {"SoftLayer": {"Username": "u", "ApiKey": "k-456", "ApiEndpoint": "http://127.0.0.1:1/rest/v3.1/"}}}})).unwrap();
+        assert_eq!(c.endpoint, "http://127.0.0.1:1/rest/v3.1");
+    }
+
+    #[test]
+    fn names_bad_keys() {
+        let e =
+            parse(json!({"cloud": {"properties": {"softlayer": {"username": "u"}}}})).unwrap_err();
+        assert!(e.message().contains("softlayer.api_key"), "{}", e.message());
+        let e = parse(json!({"cloud": {"plugin": "aws", "properties": {"softlayer": {"username": "u", "api_key": "k"}}}})).unwrap_err();
+        assert!(e.message().contains("cloud.plugin"), "{}", e.message());
+        let e = parse(json!({"cloud": {"properties": {"softlayer": {"username": "u", "api_key": "k", "timeouts": {"vm_ready": 0}}}}})).unwrap_err();
+        assert!(e.message().contains("timeouts.vm_ready"), "{}", e.message());
+    }
+
+    #[test]
+    fn context_overrides_go_under_properties() {
+        let mut c =
+            json!({"cloud": {"properties": {"softlayer": {"username": "u", "api_key": "k"}}}});
+        merge_context(
+            &mut c,
+            json!({"softlayer": {"username": "other"}})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(
+            c["cloud"]["properties"]["softlayer"],
+            json!({"username": "other", "api_key": "k"})
+        );
+    }
+}
