@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` (the conformance suite on the
+# embedded fakes) and `make test` (every test). One cargo profile (dev, see
+# Cargo.toml) serves test, demo and bench, so the workspace builds once.
+
+CARGO    ?= cargo
+PYTHON   ?= python3
+VENV     := .venv
+BIN_DIR  := target/debug
+STAMP    := $(VENV)/.installed
+export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
+export SOFTLAYER_FIXTURES_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export CARGO_TERM_COLOR := never
+
+.PHONY: all build venv tools test demo bench fmt clean
+
+all: build
+
+# Host tools the warden CPI and its fake need (ext4 disks on loop devices).
+tools:
+	@command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null && command -v resize2fs >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq e2fsprogs mount util-linux >/dev/null; }
+
+$(STAMP): conformance/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r conformance/requirements.txt
+	touch $@
+
+venv: $(STAMP)
+
+build:
+	$(CARGO) build --workspace --bins --tests
+
+test: build venv tools
+	$(CARGO) test --workspace
+	$(BIN_DIR)/conformance demo --bin-dir $(BIN_DIR)
+
+demo: build venv tools
+	$(BIN_DIR)/conformance demo --bin-dir $(BIN_DIR)
+
+bench: build venv tools
+	$(BIN_DIR)/cpi-bench --bin-dir $(BIN_DIR)
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
