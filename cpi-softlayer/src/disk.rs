@@ -41,6 +41,11 @@ struct DiskProps {
     _rest: Map<String, Value>,
 }
 
+/// The key in a volume's notes holding the size the director asked for:
+/// SoftLayer sells whole GB from 20 GB up, so the volume's capacity alone
+/// cannot tell a shrink from a grow the volume already holds.
+const SIZE_NOTE: &str = "bosh_size_mb";
+
 /// A size in MB as the GB SoftLayer sells: 20 to 12000 GB.
 pub fn size_gb(size_mb: u64) -> Result<u64> {
     let gb = size_mb.div_ceil(1024).max(20);
@@ -120,6 +125,28 @@ impl SoftLayer {
         }
     }
 
+    /// The volume's notes: a JSON object of strings (metadata and
+    /// [`SIZE_NOTE`]); anything else written there by hand is kept aside.
+    async fn notes(&self, cid: &DiskCid) -> Result<(Volume, Map<String, Value>)> {
+        let v = self
+            .volume(cid, "id,capacityGb,notes,storageType[keyName]")
+            .await?;
+        let notes = v
+            .notes
+            .as_deref()
+            .and_then(|n| serde_json::from_str::<Map<String, Value>>(n).ok())
+            .unwrap_or_default();
+        Ok((v, notes))
+    }
+
+    async fn write_notes(&self, cid: &DiskCid, notes: &Map<String, Value>) -> Result<()> {
+        let id = self.disk_id(cid)?;
+        let text = Value::Object(notes.clone()).to_string();
+        self.run(Call::edit(STORAGE, id, json!({"notes": text})))
+            .await
+            .map_err(|e| or_not_found(e, || Error::disk_not_found(cid)))
+    }
+
     /// Places an order after verifying it, and answers the order id.
     async fn order(&self, order: Value, what: &str) -> Result<u64> {
         self.run(
@@ -194,7 +221,16 @@ impl Disks for SoftLayer {
         })
         .await
         .map_err(|e| e.context(format!("create_disk: order {order_id} stays on the account; cancel it if it shows up later")))?;
-        Ok(DiskCid::new(id.to_string()))
+        let cid = DiskCid::new(id.to_string());
+        let mut notes = Map::new();
+        notes.insert(SIZE_NOTE.into(), json!(args.size_mb.to_string()));
+        if let Err(e) = self.write_notes(&cid, &notes).await {
+            tracing::warn!(
+                "create_disk {cid}: recording the requested size: {} (resize will go by capacity)",
+                e.message()
+            );
+        }
+        Ok(cid)
     }
 
     async fn delete_disk(&self, cid: DiskCid) -> Result<()> {
@@ -338,52 +374,68 @@ impl Disks for SoftLayer {
     }
 
     async fn resize_disk(&self, cid: DiskCid, new_size_mb: u64) -> Result<()> {
-        let vol = self
-            .volume(&cid, "id,capacityGb,storageType[keyName]")
+        let (vol, mut notes) = self
+            .notes(&cid)
             .await
             .map_err(|e| e.context("resize_disk"))?;
-        let current = vol.capacity_gb.unwrap_or(0);
+        let capacity = vol.capacity_gb.unwrap_or(0);
+        let current_mb = notes
+            .get(SIZE_NOTE)
+            .and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or(v.as_u64()))
+            .unwrap_or(capacity * 1024);
+        if new_size_mb < current_mb {
+            return Err(Error::not_supported(format!(
+                "resize_disk {cid}: disks cannot shrink ({current_mb} MiB to {new_size_mb} MiB)"
+            )));
+        }
         let want = size_gb(new_size_mb).map_err(|e| e.context("resize_disk"))?;
-        if want < current {
-            return Err(Error::not_supported(format!(
-                "resize_disk {cid}: SoftLayer volumes cannot shrink ({current} GB to {want} GB)"
-            )));
+        if want > capacity {
+            let kind = vol
+                .storage_type
+                .and_then(|t| t.key_name)
+                .unwrap_or_default();
+            if !RESIZABLE.contains(&kind.as_str()) {
+                return Err(Error::not_supported(format!(
+                    "resize_disk {cid}: volumes of type '{kind}' cannot be resized; only storage-as-a-service volumes can: create a new disk"
+                )));
+            }
+            let order = json!({"complexType": UPGRADE_ORDER, "packageId": PACKAGE, "quantity": 1,
+                               "volume": {"id": vol.id}, "volumeSize": want});
+            let order_id = self.order(order, "resize_disk").await?;
+            let waits = self.config.waits;
+            wait::wait_for(
+                format!("volume {cid} to grow to {want} GB (order {order_id})"),
+                waits.poll(waits.disk_ready),
+                || async {
+                    let v = self.volume(&cid, "id,capacityGb").await?;
+                    Ok((v.capacity_gb.unwrap_or(0) >= want).then_some(()))
+                },
+            )
+            .await?;
+        } else {
+            tracing::info!("resize_disk {cid}: its {capacity} GB already hold {new_size_mb} MiB");
         }
-        if want == current {
-            return Ok(());
-        }
-        let kind = vol
-            .storage_type
-            .and_then(|t| t.key_name)
-            .unwrap_or_default();
-        if !RESIZABLE.contains(&kind.as_str()) {
-            return Err(Error::not_supported(format!(
-                "resize_disk {cid}: volumes of type '{kind}' cannot be resized; only storage-as-a-service volumes can: create a new disk"
-            )));
-        }
-        let order = json!({"complexType": UPGRADE_ORDER, "packageId": PACKAGE, "quantity": 1,
-                           "volume": {"id": vol.id}, "volumeSize": want});
-        let order_id = self.order(order, "resize_disk").await?;
-        let waits = self.config.waits;
-        wait::wait_for(
-            format!("volume {cid} to grow to {want} GB (order {order_id})"),
-            waits.poll(waits.disk_ready),
-            || async {
-                let v = self.volume(&cid, "id,capacityGb").await?;
-                Ok((v.capacity_gb.unwrap_or(0) >= want).then_some(()))
-            },
-        )
-        .await
+        notes.insert(SIZE_NOTE.into(), json!(new_size_mb.to_string()));
+        self.write_notes(&cid, &notes)
+            .await
+            .map_err(|e| e.context("resize_disk"))
     }
 
     async fn set_disk_metadata(&self, cid: DiskCid, metadata: Metadata) -> Result<()> {
-        let id = self.disk_id(&cid)?;
-        let notes = serde_json::to_string(&metadata.0).map_err(|e| Error::cpi(e.to_string()))?;
-        self.run(Call::edit(STORAGE, id, json!({"notes": notes})))
+        let (_, old) = self
+            .notes(&cid)
             .await
-            .map_err(|e| {
-                or_not_found(e, || Error::disk_not_found(&cid)).context("set_disk_metadata")
-            })
+            .map_err(|e| e.context("set_disk_metadata"))?;
+        let mut notes: Map<String, Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        if let Some(size) = old.get(SIZE_NOTE) {
+            notes.insert(SIZE_NOTE.into(), size.clone());
+        }
+        self.write_notes(&cid, &notes)
+            .await
+            .map_err(|e| e.context("set_disk_metadata"))
     }
 }
 

@@ -76,8 +76,8 @@ pub async fn placement(
                 .and_then(|r| r.datacenter)
                 .and_then(|d| d.name);
             if let Some(dc) = dc.filter(|dc| dc != datacenter) {
-                return Err(Error::cpi(format!(
-                    "{key}.vlan_ids: VLAN {id} is in datacenter {dc}, not in cloud_properties.datacenter {datacenter}"
+                return Err(Error::cloud(format!(
+                    "{key}.vlan_ids: VLAN {id} is in datacenter {dc}, not in cloud_properties.datacenter '{datacenter}'"
                 )));
             }
             let slot = match vlan.network_space.as_deref() {

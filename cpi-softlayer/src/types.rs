@@ -144,6 +144,8 @@ pub struct Volume {
     #[serde(default)]
     pub service_resource_backend_ip_address: Option<String>,
     #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
     pub billing_item: Option<IdOnly>,
     #[serde(default)]
     pub storage_type: Option<KeyName>,

@@ -145,7 +145,8 @@ impl Environment for SoftLayerEnvironment {
     }
 
     fn manual_network(&self, n: u8) -> Value {
-        json!({"type": "manual", "ip": format!("10.112.10.{}", 200u16 + u16::from(n).min(50)),
+        // Automatic addresses start at .211: manual ones stay below.
+        json!({"type": "manual", "ip": format!("10.112.10.{}", n.clamp(2, 210)),
                "netmask": "255.255.255.0", "gateway": "10.112.10.1", "dns": ["10.0.80.11"],
                "default": ["dns", "gateway"], "cloud_properties": {"vlan_ids": [PRIVATE_VLAN, PUBLIC_VLAN]}})
     }
@@ -156,7 +157,8 @@ impl Environment for SoftLayerEnvironment {
     }
 
     fn disk_cloud_properties(&self) -> Value {
-        json!({"iops": 1000, "snapshot_space": 20})
+        // `datacenter` is used when a disk is made without a VM.
+        json!({"iops": 1000, "snapshot_space": 20, "datacenter": "lon02"})
     }
 
     fn inventory(&self) -> Inventory {
@@ -237,9 +239,12 @@ impl Environment for SoftLayerEnvironment {
         let notes = self
             .fake
             .with_state(|s| s.volumes.get(&id).and_then(|v| v.notes.clone()));
-        notes
-            .and_then(|n| serde_json::from_str::<BTreeMap<String, String>>(&n).ok())
-            .unwrap_or_default()
+        let mut map: BTreeMap<String, String> = notes
+            .and_then(|n| serde_json::from_str(&n).ok())
+            .unwrap_or_default();
+        // The CPI's own bookkeeping (the size the director asked for).
+        map.remove("bosh_size_mb");
+        map
     }
 
     fn write_on_disk(

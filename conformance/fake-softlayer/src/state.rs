@@ -198,7 +198,7 @@ impl State {
                     datacenter: dc.into(),
                     subnet_id: id + 5_000,
                     prefix: prefix.into(),
-                    next_host: 10,
+                    next_host: 211,
                 },
             );
         }
@@ -232,7 +232,8 @@ impl State {
         self.datacenters.iter().find(|d| d.name == name)
     }
 
-    /// The next free address on a VLAN.
+    /// The next free address on a VLAN. Automatic addresses come from .211
+    /// to .250, so that manual networks can ask for .2 to .210.
     pub fn allocate_ip(&mut self, vlan: u64) -> Option<String> {
         let used: BTreeSet<String> = self
             .guests
