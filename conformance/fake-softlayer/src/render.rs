@@ -34,6 +34,7 @@ impl Kind {
                 "billingItem",
                 "dedicatedHost",
                 "allowedHost",
+                "blockDevices",
             ],
             Kind::Volume => &[
                 "billingItem",
@@ -78,6 +79,10 @@ pub fn guest(state: &State, g: &Guest) -> Value {
                "primaryIpAddress": g.public_ip, "macAddress": mac(g.id, 1),
                "networkVlan": vlan_ref(state, v), "primarySubnet": subnet(state, v)})
     });
+    let block_devices = json!([
+        {"id": g.id * 10 + 5, "device": "0", "bootableFlag": 1, "diskImage": {"capacity": 25, "units": "GB"}},
+        {"id": g.id * 10 + 7, "device": "2", "bootableFlag": 0, "diskImage": {"capacity": g.ephemeral_gb, "units": "GB"}},
+    ]);
     let vlans: Vec<Value> = std::iter::once(g.private_vlan)
         .chain(g.public_vlan)
         .map(|v| vlan_ref(state, v))
@@ -118,6 +123,7 @@ pub fn guest(state: &State, g: &Guest) -> Value {
         "billingItem": {"id": g.billing_item_id, "recurringFee": "0.1", "hourlyFlag": g.hourly},
         "dedicatedHost": g.dedicated_host_id.map(|id| json!({"id": id})),
         "allowedHost": g.allowed_host.as_ref().map(|h| allowed_host(g.id, h)),
+        "blockDevices": block_devices,
     })
 }
 

@@ -73,6 +73,8 @@ pub struct Guest {
     pub dedicated_host_id: Option<u64>,
     pub private_only: bool,
     pub max_speed: u32,
+    /// The second disk's size (GB), from the template's `blockDevices`.
+    pub ephemeral_gb: u64,
     pub template_gid: String,
     pub private_vlan: u64,
     pub public_vlan: Option<u64>,

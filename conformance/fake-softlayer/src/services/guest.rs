@@ -211,6 +211,13 @@ fn create(state: &mut State, t: &Value) -> Result<Reply, ApiError> {
         max_speed: t["networkComponents"][0]["maxSpeed"]
             .as_u64()
             .unwrap_or(100) as u32,
+        ephemeral_gb: t["blockDevices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["device"] == "2")
+            .and_then(|d| as_u64(&d["diskImage"]["capacity"]))
+            .unwrap_or(25),
         template_gid: gid.into(),
         private_vlan,
         public_vlan,
