@@ -268,3 +268,64 @@ fn calculate_vm_cloud_properties_maps_resources() {
         json!({"cpu": 2, "memory": 4096, "ephemeral_disk_size": 30})
     );
 }
+
+#[test]
+fn create_vm_honours_every_placement_property() {
+    let s = setup();
+    let stemcell = s.stemcell();
+    let props = json!({
+        "hostname_prefix": "web", "domain": "corp.test", "datacenter": "dal10", "flavor_key_name": "B1_2X8X25",
+        "hourly_billing_flag": false, "local_disk_flag": false, "dedicated_account_host_only_flag": true,
+        "dedicated_host_id": 4242, "max_network_speed": 100, "ssh_key": 11, "ssh_keys": [12],
+        "ephemeral_disk_size": 100, "tags": ["team:blue", "env:ci"]
+    });
+    let private_only = json!({"type": "dynamic", "cloud_properties": {"vlan_ids": ["1003"]}});
+    let r = s.ok(
+        "create_vm",
+        json!(["agent-9", stemcell, props, {"default": private_only}, [], {}]),
+    );
+    let cid = r[0].as_str().unwrap();
+    let g = s
+        .env
+        .fake
+        .with_state(|st| st.guests.values().next().cloned().unwrap());
+    assert_eq!(g.id.to_string(), cid);
+    assert!(
+        g.hostname.starts_with("web-") && g.domain == "corp.test",
+        "{} {}",
+        g.hostname,
+        g.domain
+    );
+    assert_eq!(
+        (
+            g.datacenter.as_str(),
+            g.flavor.as_deref(),
+            g.cpus,
+            g.memory_mb
+        ),
+        ("dal10", Some("B1_2X8X25"), 2, 8192)
+    );
+    assert_eq!(
+        (g.hourly, g.local_disk, g.dedicated, g.dedicated_host_id),
+        (false, false, true, Some(4242))
+    );
+    assert_eq!((g.max_speed, g.ephemeral_gb), (100, 100));
+    assert_eq!(g.ssh_key_ids, vec![11, 12]);
+    assert_eq!(
+        (g.private_vlan, g.public_vlan, g.private_only),
+        (1003, None, true)
+    );
+    assert_eq!(g.tags, vec!["team:blue", "env:ci"]);
+    assert!(g.backend_ip.starts_with("10.180.20."), "{}", g.backend_ip);
+    // A VLAN from another datacenter is refused before anything is ordered.
+    let wrong_dc = json!({"type": "dynamic", "cloud_properties": {"vlan_ids": [1001]}});
+    let e = s.err(
+        "create_vm",
+        json!(["agent-9", stemcell, props, {"default": wrong_dc}, [], {}]),
+    );
+    assert!(
+        e.message.contains("VLAN 1001") && e.message.contains("dal10"),
+        "{e:?}"
+    );
+    assert_eq!(s.guests(), 1);
+}
