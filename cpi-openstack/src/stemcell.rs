@@ -2,14 +2,17 @@
 //! ones are uploaded straight from the stemcell's tarball.
 
 use crate::cloud::OpenStack;
+use crate::error::OsError;
 use crate::image_stream;
 use crate::session::{Repeat, Service};
 use crate::types::Image;
 use crate::waits::{self, Seen, Target};
+use cpi::wait::{retry, Verdict};
 use cpi::{CreateStemcell, Error, Result, StemcellCid};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::time::Duration;
 
 const LIGHT: &str = " light";
 
@@ -103,14 +106,36 @@ pub async fn create(cloud: &OpenStack, args: CreateStemcell) -> Result<StemcellC
 
 async fn upload(cloud: &OpenStack, id: &str, args: &CreateStemcell) -> Result<()> {
     let session = cloud.session()?;
-    let (body, failure) = image_stream::stream(args.image_path.clone());
-    let sent = session
-        .put_stream(Service::Image, &format!("/images/{id}/file"), body)
-        .await;
-    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(e.into());
-    }
-    sent?;
+    // The stream is re-read from the file on each try, so an upload the
+    // cloud refused (5xx, 413/429, a lost connection) can be sent again.
+    let verdict = std::cell::Cell::new(Verdict::Fail);
+    retry(
+        "image upload",
+        session.backoff,
+        |_| verdict.get(),
+        || async {
+            verdict.set(Verdict::Fail);
+            let (body, failure) = image_stream::stream(args.image_path.clone());
+            let sent = session
+                .put_stream(Service::Image, &format!("/images/{id}/file"), body)
+                .await;
+            if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(e.into());
+            }
+            if let Err(e) = &sent {
+                verdict.set(match e {
+                    OsError::Status {
+                        status: 413 | 429, ..
+                    } => Verdict::RetryAfter(Duration::from_secs(3)),
+                    OsError::Status { status, .. } if *status >= 500 => Verdict::Retry,
+                    OsError::Transport { .. } => Verdict::Retry,
+                    _ => Verdict::Fail,
+                });
+            }
+            Ok(sent?)
+        },
+    )
+    .await?;
     waits::until(
         &format!("image {id} to become active"),
         cloud.wait_backoff(),

@@ -262,3 +262,36 @@ fn the_token_and_passwords_never_reach_stderr() {
         "a Keystone token reached the output"
     );
 }
+
+#[test]
+fn a_refused_or_dropped_upload_is_sent_again_from_the_file() {
+    let w = world();
+    w.fake.inject(
+        FaultRule::new(
+            Some("PUT"),
+            "/file",
+            FaultAction::Status {
+                code: 503,
+                retry_after: None,
+            },
+        )
+        .times(1),
+    );
+    w.fake
+        .inject(FaultRule::new(Some("PUT"), "/file", FaultAction::Drop).times(1));
+    let image = w.image_file(2 << 20);
+    let id = w.ok(
+        "create_stemcell",
+        vec![json!(image), json!({"name": "s", "version": "1"})],
+    );
+    assert_eq!(w.fake.image_bytes(id.as_str().unwrap()), Some(2 << 20));
+    assert_eq!(
+        w.fake
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("PUT "))
+            .count(),
+        3
+    );
+    assert_eq!(w.fake.images().len(), 1);
+}

@@ -359,3 +359,30 @@ fn wrong_password_is_a_cloud_error_naming_keystone() {
         e.message
     );
 }
+
+#[test]
+fn older_job_config_shapes_are_accepted() {
+    // The older Ruby job renders the registry with `address` and `http`, and
+    // the Go job renders `connection_options` as a string.
+    let w = world_with(|p| {
+        p["registry"] = json!({"user": null, "password": null, "address": "127.0.0.1",
+            "http": {"port": 25777, "user": null, "password": null}, "endpoint": "http://127.0.0.1:25777"});
+        p["openstack"]["connection_options"] = json!("{\"ssl_verify_peer\": false}");
+        p["openstack"]["enable_auto_anti_affinity"] = json!(false);
+        p["openstack"]["some_future_key"] = json!(1);
+    });
+    let reply = w
+        .cpi
+        .call(
+            "has_vm",
+            vec![json!("00000000-0000-0000-0000-000000000000")],
+        )
+        .unwrap();
+    assert!(reply.error.is_none(), "{:?}", reply.error);
+    assert_eq!(reply.result, json!(false));
+    assert!(
+        reply.stderr.contains("some_future_key"),
+        "unknown keys are warned: {}",
+        reply.stderr
+    );
+}
