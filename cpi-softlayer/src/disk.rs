@@ -1,30 +1,16 @@
 //! Persistent disks are iSCSI block volumes (storage as a service): ordered
 //! in the guest's datacenter, authorised per guest, cancelled through their
 //! billing item. Attach answers the iSCSI target and CHAP credentials the
-//! agent needs; snapshots use the volume's snapshot space.
+//! agent needs.
 
 use crate::client::Call;
 use crate::cloud::{numeric_id, or_not_found, SoftLayer, GUEST, STORAGE};
-use crate::types::{lenient_u64, AllowedHost, Guest, IdOnly, Named, OrderReceipt, Volume};
-use agent::{Delivery, RegistryClient};
+use crate::types::{lenient_u64, AllowedHost, Guest, IdOnly};
+use crate::volume::{size_gb, tier_key, NEW_ORDER, PACKAGE, RESIZABLE, SIZE_NOTE, UPGRADE_ORDER};
 use cpi::wait;
-use cpi::{
-    CreateDisk, DiskCid, DiskHint, Disks, Error, Metadata, Result, SnapshotCid, Snapshots, VmCid,
-};
+use cpi::{CreateDisk, DiskCid, DiskHint, Disks, Error, Metadata, Result, VmCid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-
-const PACKAGE: u64 = 759; // Storage as a Service
-const NEW_ORDER: &str = "SoftLayer_Container_Product_Order_Network_Storage_AsAService";
-const UPGRADE_ORDER: &str = "SoftLayer_Container_Product_Order_Network_Storage_AsAService_Upgrade";
-const RESIZABLE: [&str; 2] = ["ENDURANCE_BLOCK_STORAGE", "PERFORMANCE_BLOCK_STORAGE"];
-/// Endurance tiers by IOPS per GB, as `cloud_properties.tier` may name them.
-const TIERS: [(&str, &str); 4] = [
-    ("0.25", "LOW_INTENSITY_TIER"),
-    ("2", "READHEAVY_TIER"),
-    ("4", "WRITEHEAVY_TIER"),
-    ("10", "10_IOPS_PER_GB"),
-];
 
 #[derive(Debug, Deserialize)]
 struct DiskProps {
@@ -39,140 +25,6 @@ struct DiskProps {
     datacenter: Option<String>,
     #[serde(flatten)]
     _rest: Map<String, Value>,
-}
-
-/// The key in a volume's notes holding the size the director asked for:
-/// SoftLayer sells whole GB from 20 GB up, so the volume's capacity alone
-/// cannot tell a shrink from a grow the volume already holds.
-const SIZE_NOTE: &str = "bosh_size_mb";
-
-/// A size in MB as the GB SoftLayer sells: 20 to 12000 GB.
-pub fn size_gb(size_mb: u64) -> Result<u64> {
-    let gb = size_mb.div_ceil(1024).max(20);
-    if gb > 12_000 {
-        return Err(Error::cpi(format!(
-            "{size_mb} MB is more than the 12000 GB a SoftLayer block volume can hold"
-        )));
-    }
-    Ok(gb)
-}
-
-fn tier_key(raw: &Value) -> Result<String> {
-    let text = match raw {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    TIERS
-        .iter()
-        .find(|(n, k)| *n == text || k.eq_ignore_ascii_case(&text))
-        .map(|(_, k)| (*k).to_owned())
-        .ok_or_else(|| {
-            Error::cpi(format!(
-                "create_disk: cloud_properties.tier: '{text}' is not an endurance tier (0.25, 2, 4 or 10 IOPS per GB)"
-            ))
-        })
-}
-
-impl SoftLayer {
-    fn disk_id(&self, cid: &DiskCid) -> Result<u64> {
-        numeric_id(cid.as_str()).ok_or_else(|| Error::disk_not_found(cid))
-    }
-
-    async fn volume(&self, cid: &DiskCid, mask: &str) -> Result<Volume> {
-        let id = self.disk_id(cid)?;
-        self.send(Call::get(STORAGE, Some(id), "getObject").mask(mask))
-            .await
-            .map_err(|e| or_not_found(e, || Error::disk_not_found(cid)))
-    }
-
-    async fn datacenter_id(&self, name: &str) -> Result<u64> {
-        let found: Vec<Named> = self
-            .send(
-                Call::get("SoftLayer_Location_Datacenter", None, "getDatacenters")
-                    .mask("id,name")
-                    .filter(json!({"name": {"operation": name}})),
-            )
-            .await?;
-        found
-            .into_iter()
-            .find(|d| d.name.as_deref() == Some(name))
-            .and_then(|d| d.id)
-            .ok_or_else(|| Error::cpi(format!("create_disk: datacenter '{name}' does not exist")))
-    }
-
-    /// With stemcell API v1 the registry holds the disks: keep it current.
-    async fn update_registry(
-        &self,
-        vm: &VmCid,
-        change: impl FnOnce(&mut agent::Settings),
-    ) -> Result<()> {
-        if Delivery::choose(&self.ctx) != Delivery::Registry {
-            return Ok(());
-        }
-        let Some(reg) = &self.config.registry else {
-            return Ok(());
-        };
-        let client = RegistryClient::new(reg, "cloud.properties.registry")?;
-        match client.get(vm).await? {
-            Some(mut settings) => {
-                change(&mut settings);
-                client.put(vm, &settings).await
-            }
-            None => {
-                tracing::warn!("no registry settings for VM {vm}: the agent will not learn of this disk change");
-                Ok(())
-            }
-        }
-    }
-
-    /// The volume's notes: a JSON object of strings (metadata and
-    /// [`SIZE_NOTE`]); anything else written there by hand is kept aside.
-    async fn notes(&self, cid: &DiskCid) -> Result<(Volume, Map<String, Value>)> {
-        let v = self
-            .volume(cid, "id,capacityGb,notes,storageType[keyName]")
-            .await?;
-        let notes = v
-            .notes
-            .as_deref()
-            .and_then(|n| serde_json::from_str::<Map<String, Value>>(n).ok())
-            .unwrap_or_default();
-        Ok((v, notes))
-    }
-
-    async fn write_notes(&self, cid: &DiskCid, notes: &Map<String, Value>) -> Result<()> {
-        let id = self.disk_id(cid)?;
-        let text = Value::Object(notes.clone()).to_string();
-        self.run(Call::edit(STORAGE, id, json!({"notes": text})))
-            .await
-            .map_err(|e| or_not_found(e, || Error::disk_not_found(cid)))
-    }
-
-    /// Places an order after verifying it, and answers the order id.
-    async fn order(&self, order: Value, what: &str) -> Result<u64> {
-        self.run(
-            Call::post(
-                "SoftLayer_Product_Order",
-                None,
-                "verifyOrder",
-                vec![order.clone()],
-            )
-            .idempotent(),
-        )
-        .await
-        .map_err(|e| Error::from(e).context(format!("{what}: SoftLayer refused the order")))?;
-        let receipt: OrderReceipt = self
-            .send(Call::post(
-                "SoftLayer_Product_Order",
-                None,
-                "placeOrder",
-                vec![order],
-            ))
-            .await
-            .map_err(|e| Error::from(e).context(format!("{what}: placing the order")))?;
-        receipt
-            .order_id
-            .ok_or_else(|| Error::cloud(format!("{what}: the order receipt has no orderId")))
-    }
 }
 
 impl Disks for SoftLayer {
@@ -436,62 +288,5 @@ impl Disks for SoftLayer {
         self.write_notes(&cid, &notes)
             .await
             .map_err(|e| e.context("set_disk_metadata"))
-    }
-}
-
-impl Snapshots for SoftLayer {
-    async fn snapshot_disk(&self, disk: DiskCid, metadata: Metadata) -> Result<SnapshotCid> {
-        let id = self.disk_id(&disk)?;
-        let notes = serde_json::to_string(&metadata.0).map_err(|e| Error::cpi(e.to_string()))?;
-        let snap: IdOnly = self
-            .send(Call::post(STORAGE, Some(id), "createSnapshot", vec![json!(notes)]))
-            .await
-            .map_err(|e| {
-                if e.message().to_ascii_lowercase().contains("snapshot space") {
-                    Error::not_supported(format!(
-                        "snapshot_disk {disk}: the volume has no snapshot space; order disks with cloud_properties.snapshot_space to snapshot them ({})",
-                        e.message()
-                    ))
-                } else {
-                    or_not_found(e, || Error::disk_not_found(&disk)).context("snapshot_disk")
-                }
-            })?;
-        let sid = snap
-            .id
-            .ok_or_else(|| Error::cloud("snapshot_disk: createSnapshot answered no id"))?;
-        Ok(SnapshotCid::new(sid.to_string()))
-    }
-
-    async fn delete_snapshot(&self, cid: SnapshotCid) -> Result<()> {
-        let Some(id) = numeric_id(cid.as_str()) else {
-            return Ok(());
-        };
-        match self.run(Call::delete(STORAGE, id)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(Error::from(e).context(format!("delete_snapshot {cid}"))),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_round_up_to_whole_gb_within_limits() {
-        assert_eq!(size_gb(1).unwrap(), 20);
-        assert_eq!(size_gb(30 * 1024 + 1).unwrap(), 31);
-        assert!(size_gb(12_001 * 1024).is_err());
-    }
-
-    #[test]
-    fn tiers_by_number_or_name() {
-        assert_eq!(tier_key(&json!(4)).unwrap(), "WRITEHEAVY_TIER");
-        assert_eq!(tier_key(&json!("0.25")).unwrap(), "LOW_INTENSITY_TIER");
-        assert!(tier_key(&json!(3))
-            .unwrap_err()
-            .message()
-            .contains("cloud_properties.tier"));
     }
 }

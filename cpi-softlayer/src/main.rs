@@ -6,10 +6,12 @@ mod config;
 mod disk;
 mod error;
 mod network;
+mod snapshot;
 mod stemcell;
 mod types;
 mod vm;
 mod vm_create;
+mod volume;
 
 fn main() {
     cpi::serve::<cloud::SoftLayer>()
