@@ -24,7 +24,7 @@ pub async fn security_group_ids(session: &Session, names: &[String]) -> Result<V
                 .find(|g| &g.name == n || &g.id == n)
                 .map(|g| g.id.clone())
                 .ok_or_else(|| {
-                    Error::cpi(format!("security_groups: security group '{n}' not found"))
+                    Error::cloud(format!("security_groups: security group '{n}' not found"))
                 })
         })
         .collect()
@@ -74,11 +74,44 @@ async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {
     Ok(found.and_then(|b| b.ports.into_iter().next()))
 }
 
+/// The server's ports: those bound to it, and those this CPI made for it
+/// (marked with [`mark_owner`]), which stay behind unbound when the server
+/// vanished without us.
 pub async fn ports_of(session: &Session, server_id: &str) -> Result<Vec<Port>> {
-    let found: Option<PortsBody> = session
-        .get(Service::Network, &format!("/ports?device_id={server_id}"))
+    let mut ports = Vec::new();
+    for filter in [
+        format!("device_id={server_id}"),
+        format!("description={}", owner_mark(server_id)),
+    ] {
+        let found: Option<PortsBody> = session
+            .get(Service::Network, &format!("/ports?{filter}"))
+            .await?;
+        for p in found.map(|b| b.ports).unwrap_or_default() {
+            if !ports.iter().any(|x: &Port| x.id == p.id) {
+                ports.push(p);
+            }
+        }
+    }
+    Ok(ports)
+}
+
+fn owner_mark(server_id: &str) -> String {
+    format!("bosh-vm-{server_id}")
+}
+
+/// Records on the port which server it was made for.
+pub async fn mark_owner(session: &Session, port_id: &str, server_id: &str) -> Result<()> {
+    let body = json!({"port": {"description": owner_mark(server_id)}});
+    session
+        .call::<_, serde_json::Value>(
+            Method::PUT,
+            Service::Network,
+            &format!("/ports/{port_id}"),
+            &body,
+            Repeat::Safe,
+        )
         .await?;
-    Ok(found.map(|b| b.ports).unwrap_or_default())
+    Ok(())
 }
 
 /// Deleting a port also releases any floating IP bound to it. Gone is fine.

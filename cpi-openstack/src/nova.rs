@@ -52,7 +52,7 @@ pub async fn flavor_named(session: &Session, name: &str) -> Result<Flavor> {
         .into_iter()
         .find(|f| f.name == name)
         .ok_or_else(|| {
-            Error::cpi(format!(
+            Error::cloud(format!(
                 "cloud_properties.instance_type: flavor '{name}' not found"
             ))
         })

@@ -185,12 +185,25 @@ impl Session {
             self.backoff,
             transient_only,
             || async {
-                self.http
+                let resp = self
+                    .http
                     .post(&url)
                     .json(&body)
                     .send()
                     .await
-                    .map_err(|e| cpi::Error::from(transport("POST /v3/auth/tokens", &e)))
+                    .map_err(|e| cpi::Error::from(transport("POST /v3/auth/tokens", &e)))?;
+                let status = resp.status();
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    let message = cloud_message(&resp.text().await.unwrap_or_default());
+                    let what = "POST /v3/auth/tokens".to_owned();
+                    return Err(OsError::Status {
+                        what,
+                        status: status.as_u16(),
+                        message,
+                    }
+                    .into());
+                }
+                Ok(resp)
             },
         )
         .await

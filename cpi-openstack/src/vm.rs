@@ -99,7 +99,7 @@ pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
             &net.cloud_properties,
         )?;
         if net.kind == NetworkType::Manual && np.net_id.is_none() {
-            return Err(Error::cpi(format!(
+            return Err(Error::cloud(format!(
                 "networks.{name}.cloud_properties.net_id: missing for a manual network"
             )));
         }
@@ -281,6 +281,9 @@ async fn build(
 
     let id = post_server(session, name, &body).await?;
     made.server = Some(id.clone());
+    for port in &made.ports {
+        network::mark_owner(session, port, &id).await?;
+    }
     nova::wait_status(cloud, &id, "ACTIVE").await?;
 
     for (net_name, spec) in &networks {
@@ -382,7 +385,11 @@ async fn availability_zone(
 pub async fn delete(cloud: &OpenStack, vm: &VmCid) -> Result<()> {
     let session = cloud.session()?;
     let Some(server) = nova::server(session, vm.as_str()).await? else {
-        tracing::info!("server {vm} not found: nothing to delete");
+        // Gone without us (a lost VM): the ports made for it may remain.
+        for port in network::ports_of(session, vm.as_str()).await? {
+            network::delete_port(session, &port.id).await?;
+        }
+        tracing::info!("server {vm} not found: nothing else to delete");
         return Ok(());
     };
     let ports = network::ports_of(session, vm.as_str()).await?;

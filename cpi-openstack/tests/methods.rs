@@ -386,3 +386,25 @@ fn older_job_config_shapes_are_accepted() {
         reply.stderr
     );
 }
+
+#[test]
+fn delete_vm_of_a_vanished_server_removes_the_ports_made_for_it() {
+    let w = world();
+    let stemcell = w.light_stemcell();
+    let vm = w
+        .create_vm(
+            &stemcell,
+            json!({"instance_type": "m1.small"}),
+            json!({"default": World::manual("10.0.0.26")}),
+        )
+        .unwrap();
+    w.fake.destroy_server(&vm);
+    assert_eq!(
+        w.fake.ports().len(),
+        1,
+        "Nova leaves a port it did not make"
+    );
+    assert_eq!(w.ok("has_vm", vec![json!(vm)]), json!(false));
+    w.ok("delete_vm", vec![json!(vm)]);
+    assert!(w.fake.ports().is_empty(), "{:?}", w.fake.ports());
+}

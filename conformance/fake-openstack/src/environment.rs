@@ -267,6 +267,13 @@ impl Environment for OpenStackEnvironment {
             serde_json::from_str(&std::fs::read_to_string(&self.config).ok()?).ok()?;
         Some(config["cloud"]["properties"]["agent"].clone())
     }
+    fn registry_key(&self, vm: &str) -> String {
+        let server = self.fake.server(vm).unwrap_or_default();
+        let key = server["metadata"]["registry_key"]
+            .as_str()
+            .or(server["name"].as_str());
+        key.unwrap_or(vm).to_owned()
+    }
     fn unknown_cid(&self, kind: &str) -> String {
         match kind {
             "stemcell" => "00000000-0000-4000-8000-00000000beef".into(),

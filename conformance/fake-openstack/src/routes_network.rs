@@ -17,7 +17,7 @@ pub fn port_body(id: &str, name: &str, net: &str, ip: &str, device: &str, owner:
     let b = id.as_bytes();
     let mac = format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2]);
     json!({"id": id, "name": name, "network_id": net, "mac_address": mac, "status": "DOWN",
-        "fixed_ips": [{"ip_address": ip, "subnet_id": "subnet-1"}], "device_id": device, "device_owner": owner,
+        "fixed_ips": [{"ip_address": ip, "subnet_id": "subnet-1"}], "device_id": device, "device_owner": owner, "description": "",
         "security_groups": []})
 }
 
@@ -67,10 +67,26 @@ pub fn neutron(
                 .values()
                 .filter(|p| query(q, "device_id").is_none_or(|d| p["device_id"] == d))
                 .filter(|p| query(q, "name").is_none_or(|n| p["name"] == n))
+                .filter(|p| query(q, "description").is_none_or(|n| p["description"] == n))
                 .cloned()
                 .collect();
             reply(200, json!({ "ports": ports }))
         }
+        ("PUT", ["ports", id]) => match st.ports.get_mut(*id) {
+            Some(p) => {
+                for key in ["name", "description"] {
+                    if let Some(v) = body["port"][key].as_str() {
+                        p[key] = json!(v);
+                    }
+                }
+                reply(200, json!({"port": p}))
+            }
+            None => nfail(
+                404,
+                "PortNotFound",
+                &format!("Port {id} could not be found."),
+            ),
+        },
         ("DELETE", ["ports", id]) => {
             if st.delete_port(id) {
                 StatusCode::NO_CONTENT.into_response()

@@ -165,4 +165,12 @@ pub trait Environment {
     fn heavy_stemcell_image(&self) -> Vec<(String, Vec<u8>)> {
         crate::stemcell::default_image_members()
     }
+
+    /// The key under which the CPI keeps a stemcell API v1 VM's settings in
+    /// the registry (`/instances/{key}/settings`). The default is the VM
+    /// cid; OpenStack keys by the server name (`vm-<uuid>`), which the
+    /// agent reads back from its user data (`server.name`).
+    fn registry_key(&self, vm: &str) -> String {
+        vm.to_owned()
+    }
 }
