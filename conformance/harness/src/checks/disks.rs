@@ -170,11 +170,19 @@ fn set_disk_metadata(ctx: &mut Ctx) -> Outcome {
     let metadata = json!({"director": "conformance-director", "deployment": "conformance",
                           "instance_id": "5f7b1c2e", "instance_group": "web", "attached_at": "2026-11-26T10:00:00Z"});
     let cpi = ctx.cpi.clone();
-    ctx.ok(
+    let reply = ctx.reply(
         &cpi,
         "set_disk_metadata",
         vec![json!(disk), metadata.clone()],
     )?;
+    match reply.error {
+        None => {}
+        Some(e) if e.kind == NOT_IMPLEMENTED => fail!(
+            "set_disk_metadata answers NotImplemented: the director carries on without it, \
+             but the disk's metadata (deployment, instance) never reaches the cloud"
+        ),
+        Some(e) => fail!("set_disk_metadata: {}", describe(&e)),
+    }
     let seen = ctx.env.disk_metadata(&disk);
     for (k, v) in metadata.as_object().into_iter().flatten() {
         let want = v.as_str().unwrap_or_default();

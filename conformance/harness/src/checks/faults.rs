@@ -74,66 +74,68 @@ fn create_vm_failure_cleans_up(ctx: &mut Ctx) -> Outcome {
     Ok(())
 }
 
-/// The call the faults are aimed at: a disk, made and removed.
-fn disk_round_trip(ctx: &mut Ctx, what: &str) -> Outcome {
-    let disk = ctx.create_disk(1024, None).map_err(|e| match e {
-        super::Stop::Fail(m) => super::Stop::Fail(format!("{what}: {m}")),
-        other => other,
-    });
+/// A VM to ask about: `has_vm` is a call every cloud answers from its API,
+/// and one the resurrector acts on, so it must never say false for a VM that
+/// exists just because the cloud is having trouble.
+fn vm_to_ask_about(ctx: &mut Ctx) -> Result<String, super::Stop> {
+    let stemcell = ctx.stemcell()?;
+    ctx.create_vm(&stemcell)
+}
+
+/// `has_vm` of an existing VM under `fault` still answers true.
+fn survives(ctx: &mut Ctx, fault: Fault, what: &str) -> Outcome {
+    let vm = vm_to_ask_about(ctx)?;
+    inject(ctx, fault)?;
+    let cpi = ctx.cpi.clone();
+    let reply = ctx.reply(&cpi, "has_vm", vec![json!(vm)]);
     ctx.env.clear_faults();
-    let disk = disk?;
-    ensure!(
-        ctx.env.disk_exists(&disk),
-        "{what}: create_disk answered {disk} but the cloud has no such disk"
-    );
-    ctx.delete_disk(&disk)
+    let reply = reply?;
+    match reply.error {
+        Some(e) => fail!("has_vm {what}: {}", describe(&e)),
+        None => ensure!(
+            reply.result == json!(true),
+            "has_vm of an existing VM {what} answered {}",
+            reply.result
+        ),
+    }
+    Ok(())
 }
 
 fn transient_error_retried(ctx: &mut Ctx) -> Outcome {
-    inject(ctx, Fault::Transient { times: 2 })?;
-    disk_round_trip(ctx, "after two transient errors")
+    survives(
+        ctx,
+        Fault::Transient { times: 2 },
+        "after two transient errors",
+    )
 }
 
+/// Every cloud request fails: `has_vm` must end with an error within the
+/// CPI's own bound (the runner kills it past the harness's), never `false`.
 fn persistent_error_bounded(ctx: &mut Ctx) -> Outcome {
-    let before = ctx.env.inventory();
+    let vm = vm_to_ask_about(ctx)?;
     inject(ctx, Fault::Persistent)?;
     let cpi = ctx.cpi.clone();
-    let reply = ctx.reply(
-        &cpi,
-        "create_disk",
-        vec![json!(1024), ctx.env.disk_cloud_properties(), json!(null)],
-    );
+    let reply = ctx.reply(&cpi, "has_vm", vec![json!(vm)]);
     ctx.env.clear_faults();
-    // A hung CPI has already failed here: the runner's bound killed it.
     let reply = reply?;
     match reply.error {
-        None => {
-            let _ = cpi.call("delete_disk", vec![reply.result.clone()]);
-            fail!(
-                "create_disk succeeded while every cloud request failed: {}",
-                reply.result
-            )
-        }
-        Some(e) => ensure!(
-            !e.message.trim().is_empty(),
-            "a persistent cloud error gave an empty message"
+        None => fail!(
+            "has_vm answered {} while every cloud request failed (false would make the resurrector recreate a live VM)",
+            reply.result
         ),
+        Some(e) => ensure!(!e.message.trim().is_empty(), "a persistent cloud error gave an empty message"),
     }
-    let after = ctx.env.inventory();
-    ensure!(
-        after == before,
-        "the failed create_disk left {:?} behind",
-        diff(&before, &after)
-    );
     Ok(())
 }
 
 fn dropped_connection_survived(ctx: &mut Ctx) -> Outcome {
-    inject(ctx, Fault::DropConnection)?;
-    disk_round_trip(ctx, "after a dropped connection")
+    survives(ctx, Fault::DropConnection, "after a dropped connection")
 }
 
 fn latency_survived(ctx: &mut Ctx) -> Outcome {
-    inject(ctx, Fault::Latency(Duration::from_millis(300)))?;
-    disk_round_trip(ctx, "with 300 ms added latency")
+    survives(
+        ctx,
+        Fault::Latency(Duration::from_millis(300)),
+        "with 300 ms added latency",
+    )
 }

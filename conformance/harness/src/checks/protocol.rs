@@ -117,14 +117,13 @@ fn result_shapes(ctx: &mut Ctx, cpi: &Cpi) -> Outcome {
     shape(ctx.reply(cpi, "has_vm", vec![json!(vm)])?, "has_vm", |r| {
         *r == json!(true)
     })?;
-    shape(
+    metadata_shape(
         ctx.reply(
             cpi,
             "set_vm_metadata",
             vec![json!(vm), json!({"director": "conformance"})],
         )?,
         "set_vm_metadata",
-        Value::is_null,
     )?;
     let disk = ctx.create_disk(1024, Some(&vm))?;
     let hint = ctx.attach(cpi, &vm, &disk)?;
@@ -149,14 +148,13 @@ fn result_shapes(ctx: &mut Ctx, cpi: &Cpi) -> Outcome {
         "has_disk",
         |r| *r == json!(true),
     )?;
-    shape(
+    metadata_shape(
         ctx.reply(
             cpi,
             "set_disk_metadata",
             vec![json!(disk), json!({"director": "conformance"})],
         )?,
         "set_disk_metadata",
-        Value::is_null,
     )?;
     shape(
         ctx.reply(cpi, "detach_disk", vec![json!(vm), json!(disk)])?,
@@ -172,6 +170,14 @@ fn result_shapes(ctx: &mut Ctx, cpi: &Cpi) -> Outcome {
     ctx.forget_vm(&vm);
     ctx.delete_stemcell(&stemcell)?;
     Ok(())
+}
+
+/// The director rescues NotImplemented from the metadata calls: no shape to check then.
+fn metadata_shape(reply: Reply, method: &str) -> Outcome {
+    match &reply.error {
+        Some(e) if e.kind == NOT_IMPLEMENTED => Ok(()),
+        _ => shape(reply, method, Value::is_null),
+    }
 }
 
 fn shape(reply: Reply, method: &str, ok: impl Fn(&Value) -> bool) -> Outcome {
