@@ -5,8 +5,9 @@
 
 use crate::client::Call;
 use crate::cloud::{numeric_id, or_not_found, SoftLayer, GUEST, STORAGE};
+use crate::pricing::{Speed, Tier};
 use crate::types::{lenient_u64, AllowedHost, Guest, IdOnly};
-use crate::volume::{size_gb, tier_key, NEW_ORDER, PACKAGE, RESIZABLE, SIZE_NOTE, UPGRADE_ORDER};
+use crate::volume::{size_gb, NEW_ORDER, RESIZABLE, SIZE_NOTE, UPGRADE_ORDER};
 use cpi::wait;
 use cpi::{CreateDisk, DiskCid, DiskHint, Disks, Error, Metadata, Result, VmCid};
 use serde::Deserialize;
@@ -27,6 +28,27 @@ struct DiskProps {
     _rest: Map<String, Value>,
 }
 
+impl DiskProps {
+    /// IOPS (performance) or a tier (endurance); the default is 2 IOPS per GB.
+    fn speed(&self) -> Result<Speed> {
+        match (&self.tier, self.iops) {
+            (Some(raw), _) => {
+                let text = match raw {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Tier::parse(&text).map(Speed::Tier).ok_or_else(|| {
+                    Error::cpi(format!(
+                        "create_disk: cloud_properties.tier: '{text}' is not an endurance tier (0.25, 2, 4 or 10 IOPS per GB)"
+                    ))
+                })
+            }
+            (None, Some(iops)) => Ok(Speed::Iops(iops)),
+            (None, None) => Ok(Speed::Tier(crate::pricing::TIERS[1])),
+        }
+    }
+}
+
 impl Disks for SoftLayer {
     async fn create_disk(&self, args: CreateDisk) -> Result<DiskCid> {
         let props: DiskProps = cpi::typed("create_disk: cloud_properties", &args.cloud_properties)?;
@@ -44,18 +66,23 @@ impl Disks for SoftLayer {
                 Error::cpi("create_disk: cloud_properties.datacenter: needed when the disk is made without a VM")
             })?,
         };
+        let speed = props.speed()?;
         let location = self.datacenter_id(&datacenter).await?;
+        let package = self
+            .storage_package()
+            .await
+            .map_err(|e| e.context("create_disk"))?;
+        let snapshot = props.snapshot_space.filter(|s| *s > 0);
+        let prices = package
+            .new_volume(gb, speed, snapshot)
+            .map_err(|e| e.context("create_disk"))?;
         let mut order = json!({
-            "complexType": NEW_ORDER, "packageId": PACKAGE, "location": location.to_string(), "quantity": 1,
+            "complexType": NEW_ORDER, "packageId": package.id, "location": location.to_string(), "quantity": 1,
             "volumeSize": gb, "osFormatType": {"keyName": "LINUX"}, "useHourlyPricing": true,
+            "prices": prices.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
         });
-        match (&props.tier, props.iops) {
-            (Some(t), _) => order["prices"] = json!([{"item": {"keyName": tier_key(t)?}}]),
-            (None, Some(iops)) => order["iops"] = json!(iops),
-            (None, None) => order["prices"] = json!([{"item": {"keyName": "READHEAVY_TIER"}}]),
-        }
-        if let Some(s) = props.snapshot_space.filter(|s| *s > 0) {
-            order["snapshotSize"] = json!(s);
+        if let Speed::Iops(iops) = speed {
+            order["iops"] = json!(iops);
         }
         let order_id = self.order(order, "create_disk").await?;
         tracing::info!("create_disk: volume of {gb} GB ordered in {datacenter} (order {order_id})");
@@ -251,8 +278,31 @@ impl Disks for SoftLayer {
                     "resize_disk {cid}: volumes of type '{kind}' cannot be resized; only storage-as-a-service volumes can: create a new disk"
                 )));
             }
-            let order = json!({"complexType": UPGRADE_ORDER, "packageId": PACKAGE, "quantity": 1,
-                               "volume": {"id": vol.id}, "volumeSize": want});
+            let speed = match (
+                vol.provisioned_iops,
+                vol.storage_tier_level.as_deref().and_then(Tier::parse),
+            ) {
+                (_, Some(tier)) => Speed::Tier(tier),
+                (Some(iops), None) => Speed::Iops(iops),
+                (None, None) => {
+                    return Err(Error::cloud(format!(
+                        "resize_disk {cid}: the volume shows neither its tier nor its IOPS"
+                    )))
+                }
+            };
+            let package = self
+                .storage_package()
+                .await
+                .map_err(|e| e.context("resize_disk"))?;
+            let prices = package
+                .upgrade(want, speed)
+                .map_err(|e| e.context("resize_disk"))?;
+            let mut order = json!({"complexType": UPGRADE_ORDER, "packageId": package.id, "quantity": 1,
+                                   "volume": {"id": vol.id}, "volumeSize": want,
+                                   "prices": prices.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()});
+            if let Speed::Iops(iops) = speed {
+                order["iops"] = json!(iops);
+            }
             let order_id = self.order(order, "resize_disk").await?;
             let waits = self.config.waits;
             wait::wait_for(

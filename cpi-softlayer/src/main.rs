@@ -6,6 +6,7 @@ mod config;
 mod disk;
 mod error;
 mod network;
+mod pricing;
 mod snapshot;
 mod stemcell;
 mod types;

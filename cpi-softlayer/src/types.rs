@@ -145,6 +145,10 @@ pub struct Volume {
     pub service_resource_backend_ip_address: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub provisioned_iops: Option<u64>,
+    #[serde(default)]
+    pub storage_tier_level: Option<String>,
     #[serde(default)]
     pub billing_item: Option<IdOnly>,
     #[serde(default)]

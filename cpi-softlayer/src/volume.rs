@@ -9,19 +9,10 @@ use agent::{Delivery, RegistryClient};
 use cpi::{DiskCid, Error, Result, VmCid};
 use serde_json::{json, Map, Value};
 
-pub const PACKAGE: u64 = 759; // Storage as a Service
 pub const NEW_ORDER: &str = "SoftLayer_Container_Product_Order_Network_Storage_AsAService";
 pub const UPGRADE_ORDER: &str =
     "SoftLayer_Container_Product_Order_Network_Storage_AsAService_Upgrade";
 pub const RESIZABLE: [&str; 2] = ["ENDURANCE_BLOCK_STORAGE", "PERFORMANCE_BLOCK_STORAGE"];
-/// Endurance tiers by IOPS per GB, as `cloud_properties.tier` may name them.
-pub const TIERS: [(&str, &str); 4] = [
-    ("0.25", "LOW_INTENSITY_TIER"),
-    ("2", "READHEAVY_TIER"),
-    ("4", "WRITEHEAVY_TIER"),
-    ("10", "10_IOPS_PER_GB"),
-];
-
 /// The key in a volume's notes holding the size the director asked for:
 /// SoftLayer sells whole GB from 20 GB up, so the volume's capacity alone
 /// cannot tell a shrink from a grow the volume already holds.
@@ -38,21 +29,6 @@ pub fn size_gb(size_mb: u64) -> Result<u64> {
     Ok(gb)
 }
 
-pub fn tier_key(raw: &Value) -> Result<String> {
-    let text = match raw {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    TIERS
-        .iter()
-        .find(|(n, k)| *n == text || k.eq_ignore_ascii_case(&text))
-        .map(|(_, k)| (*k).to_owned())
-        .ok_or_else(|| {
-            Error::cpi(format!(
-                "create_disk: cloud_properties.tier: '{text}' is not an endurance tier (0.25, 2, 4 or 10 IOPS per GB)"
-            ))
-        })
-}
 impl SoftLayer {
     pub fn disk_id(&self, cid: &DiskCid) -> Result<u64> {
         numeric_id(cid.as_str()).ok_or_else(|| Error::disk_not_found(cid))
@@ -109,7 +85,10 @@ impl SoftLayer {
     /// [`SIZE_NOTE`]); anything else written there by hand is kept aside.
     pub async fn notes(&self, cid: &DiskCid) -> Result<(Volume, Map<String, Value>)> {
         let v = self
-            .volume(cid, "id,capacityGb,notes,storageType[keyName]")
+            .volume(
+                cid,
+                "id,capacityGb,notes,provisionedIops,storageTierLevel,storageType[keyName]",
+            )
             .await?;
         let notes = v
             .notes
@@ -158,22 +137,11 @@ impl SoftLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn sizes_round_up_to_whole_gb_within_limits() {
         assert_eq!(size_gb(1).unwrap(), 20);
         assert_eq!(size_gb(30 * 1024 + 1).unwrap(), 31);
         assert!(size_gb(12_001 * 1024).is_err());
-    }
-
-    #[test]
-    fn tiers_by_number_or_name() {
-        assert_eq!(tier_key(&json!(4)).unwrap(), "WRITEHEAVY_TIER");
-        assert_eq!(tier_key(&json!("0.25")).unwrap(), "LOW_INTENSITY_TIER");
-        assert!(tier_key(&json!(3))
-            .unwrap_err()
-            .message()
-            .contains("cloud_properties.tier"));
     }
 }

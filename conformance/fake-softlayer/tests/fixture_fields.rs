@@ -296,7 +296,8 @@ fn fake_answers_carry_the_fixture_field_names() {
     }])));
     let g = guest["id"].as_u64().unwrap();
     let order = json!([{"complexType": "SoftLayer_Container_Product_Order_Network_Storage_AsAService", "packageId": 759,
-                        "location": "352494", "quantity": 1, "volumeSize": 20, "iops": 100, "snapshotSize": 5}]);
+                        "location": "352494", "quantity": 1, "volumeSize": 20, "iops": 100,
+                        "prices": [{"id": 189433}, {"id": 189443}, {"id": 190000}, {"id": 191000}, {"id": 195000}]}]);
     let verify = api.call(
         M::POST,
         "SoftLayer_Product_Order/verifyOrder.json",

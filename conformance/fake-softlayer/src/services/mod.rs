@@ -1,6 +1,7 @@
 //! The services the fake serves, one file per group of services.
 
 pub mod account;
+pub mod catalog;
 pub mod guest;
 pub mod order;
 pub mod storage;
@@ -16,6 +17,7 @@ pub fn dispatch(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
             storage::handle(state, call)
         }
         "SoftLayer_Product_Order" => order::handle(state, call),
+        "SoftLayer_Product_Package" => catalog::handle(state, call),
         "SoftLayer_Account" => account::account(state, call),
         "SoftLayer_Billing_Item" => account::billing_item(state, call),
         "SoftLayer_Location_Datacenter" => account::datacenter(state, call),
