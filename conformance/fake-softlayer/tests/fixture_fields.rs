@@ -90,6 +90,9 @@ const FAKE_ONLY: &[(&str, &[&str])] = &[
         ],
     ),
     ("template_list", &["children"]),
+    ("package", &["statusCode"]),
+    ("package_items", &["id", "itemCategory"]),
+    ("package_prices", &[]),
 ];
 
 /// Fields of the fixture the fake does not model: nothing the CPI asks for.
@@ -148,6 +151,9 @@ const FIXTURE_ONLY: &[(&str, &[&str])] = &[
         ],
     ),
     ("template_list", &[]),
+    ("package", &[]),
+    ("package_items", &[]),
+    ("package_prices", &[]),
 ];
 
 fn python() -> Option<PathBuf> {
@@ -158,7 +164,8 @@ fn python() -> Option<PathBuf> {
     venv.exists().then_some(venv)
 }
 
-/// `{name: {"type": ..., "keys": [...]}}` for each `Module.attribute`.
+/// `{name: {"type": ..., "keys": [...]}}` for each `Module.attribute`, or
+/// `Module.attribute/key/key` for the objects under those keys.
 fn fixtures(names: &[&str]) -> Result<BTreeMap<String, Value>, String> {
     let py =
         python().ok_or("no python: set SOFTLAYER_FIXTURES_PYTHON or make <workspace>/.venv")?;
@@ -166,8 +173,12 @@ fn fixtures(names: &[&str]) -> Result<BTreeMap<String, Value>, String> {
 import importlib, json, sys
 out = {}
 for name in sys.argv[1:]:
-    mod, attr = name.rsplit('.', 1)
+    path = name.split('/')
+    mod, attr = path[0].rsplit('.', 1)
     v = getattr(importlib.import_module('SoftLayer.fixtures.' + mod), attr)
+    for key in path[1:]:
+        parts = v if isinstance(v, list) else [v]
+        v = [x for p in parts if isinstance(p, dict) for x in (p.get(key) if isinstance(p.get(key), list) else [p.get(key)]) if x is not None]
     items = v if isinstance(v, list) else [v]
     keys = sorted({k for i in items if isinstance(i, dict) for k in i})
     out[name] = {"type": type(v).__name__, "keys": keys}
@@ -187,6 +198,26 @@ print(json.dumps(out))
         ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("fixture dump: {e}"))
+}
+
+/// The objects under `path` (keys separated by `/`), lists flattened.
+fn under(v: &Value, path: &str) -> Value {
+    let mut current = vec![v.clone()];
+    for key in path.split('/').filter(|k| !k.is_empty()) {
+        current = current
+            .iter()
+            .flat_map(|x| match x {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            })
+            .filter_map(|x| x.get(key).cloned())
+            .flat_map(|x| match x {
+                Value::Array(a) => a,
+                other => vec![other],
+            })
+            .collect();
+    }
+    Value::Array(current)
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
@@ -260,6 +291,15 @@ fn fake_answers_carry_the_fixture_field_names() {
             "SoftLayer_Network_Storage.createSnapshot",
         ),
         ("vlan", "SoftLayer_Network_Vlan.getObject"),
+        ("package", "SoftLayer_Product_Package.SAAS_REST_PACKAGE"),
+        (
+            "package_items",
+            "SoftLayer_Product_Package.SAAS_REST_PACKAGE/items",
+        ),
+        (
+            "package_prices",
+            "SoftLayer_Product_Package.SAAS_REST_PACKAGE/items/prices",
+        ),
     ];
     let bools = [
         "SoftLayer_Virtual_Guest.setTags",
@@ -407,6 +447,16 @@ fn fake_answers_carry_the_fixture_field_names() {
         ),
     );
 
+    let package = api.call(
+        M::GET,
+        "SoftLayer_Product_Package/getAllObjects.json",
+        None,
+        None,
+    );
+    answers.insert("package", package.clone());
+    answers.insert("package_items", under(&package, "items"));
+    answers.insert("package_prices", under(&package, "items/prices"));
+
     let fake_only: BTreeMap<&str, &[&str]> = FAKE_ONLY.iter().copied().collect();
     let fixture_only: BTreeMap<&str, &[&str]> = FIXTURE_ONLY.iter().copied().collect();
     let mut problems = Vec::new();
@@ -468,5 +518,10 @@ fn fake_answers_carry_the_fixture_field_names() {
     assert!(
         answers["guest"]["notes"].is_null(),
         "an absent value is null, never \"\""
+    );
+    let items = &answers["package_items"];
+    assert!(
+        items[0]["capacity"].is_string(),
+        "item capacities are decimal strings, as in the fixture"
     );
 }
