@@ -3,8 +3,8 @@
 //! properties for a resource request.
 
 use crate::client::Call;
-use crate::cloud::{numeric_id, or_not_found, SoftLayer, GUEST};
-use crate::types::Guest;
+use crate::cloud::{numeric_id, or_not_found, SoftLayer, GUEST, STORAGE};
+use crate::types::{Guest, IdOnly};
 use agent::RegistryClient;
 use cpi::{CloudProperties, CreateVm, CreatedVm, Error, Metadata, Result, VmCid, VmResources, Vms};
 use serde_json::json;
@@ -19,10 +19,12 @@ impl Vms for SoftLayer {
 
     async fn delete_vm(&self, cid: VmCid) -> Result<()> {
         match numeric_id(cid.as_str()) {
-            Some(id) => self
-                .cancel_guest(id)
-                .await
-                .map_err(|e| e.context(format!("delete_vm {cid}")))?,
+            Some(id) => {
+                self.release_volumes(id).await;
+                self.cancel_guest(id)
+                    .await
+                    .map_err(|e| e.context(format!("delete_vm {cid}")))?
+            }
             None => tracing::info!("delete_vm {cid}: not a SoftLayer guest id, nothing to delete"),
         }
         // Settings of a stemcell API v1 VM; none there is fine.
@@ -85,6 +87,38 @@ impl Vms for SoftLayer {
             "ephemeral_disk_size": r.ephemeral_disk_size.div_ceil(1024).max(25),
         });
         Ok(props.as_object().cloned().unwrap_or_default())
+    }
+}
+
+impl SoftLayer {
+    /// Removes the guest's volume authorisations before it goes, so that
+    /// its disks show as detached at once (SoftLayer drops them only when
+    /// the guest is reclaimed) and can be deleted. Best effort: the guest's
+    /// deletion does not depend on it.
+    async fn release_volumes(&self, id: u64) {
+        let volumes: Vec<IdOnly> = match self
+            .send(Call::get(GUEST, Some(id), "getAllowedNetworkStorage").mask("id"))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) if e.is_not_found() => return,
+            Err(e) => {
+                tracing::warn!("delete_vm {id}: listing its volumes: {e} (continuing)");
+                return;
+            }
+        };
+        for v in volumes.into_iter().filter_map(|v| v.id) {
+            let call = Call::post(
+                STORAGE,
+                Some(v),
+                "removeAccessFromVirtualGuest",
+                vec![json!({"id": id})],
+            );
+            match self.run(call).await {
+                Ok(()) => tracing::info!("delete_vm {id}: volume {v} detached"),
+                Err(e) => tracing::warn!("delete_vm {id}: detaching volume {v}: {e} (continuing)"),
+            }
+        }
     }
 }
 

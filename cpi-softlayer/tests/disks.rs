@@ -86,8 +86,19 @@ fn disk_lifecycle_on_one_vm_and_the_next() {
         b"kept"
     );
     // Deleting the VM with the disk still attached releases the disk.
+    let removals = s
+        .env
+        .fake
+        .count("SoftLayer_Network_Storage::removeAccessFromVirtualGuest");
     s.ok("delete_vm", json!([vm2]));
     assert_eq!(s.env.disk_attached_to(&disk), None);
+    assert_eq!(
+        s.env
+            .fake
+            .count("SoftLayer_Network_Storage::removeAccessFromVirtualGuest"),
+        removals + 1,
+        "delete_vm removes the guest's volume authorisations itself"
+    );
 
     s.ok("delete_disk", json!([disk]));
     assert!(!s.env.disk_exists(&disk));
