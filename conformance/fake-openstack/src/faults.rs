@@ -76,3 +76,32 @@ impl FaultRule {
         self.times != 0 && self.applied >= self.times
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nth_and_times_pick_the_right_requests() {
+        let mut rule = FaultRule::new(Some("POST"), "/servers", FaultAction::Drop)
+            .nth(2)
+            .times(2);
+        let hits: Vec<bool> = (0..5)
+            .map(|_| rule.take("POST", "/compute/v2.1/servers").is_some())
+            .collect();
+        assert_eq!(hits, [false, true, true, false, false]);
+        assert!(rule.spent());
+        assert!(
+            rule.take("GET", "/compute/v2.1/servers").is_none(),
+            "method must match"
+        );
+    }
+
+    #[test]
+    fn times_zero_lasts_until_cleared() {
+        let mut rule =
+            FaultRule::new(None, "", FaultAction::Latency(Duration::from_millis(1))).times(0);
+        assert!((0..10).all(|_| rule.take("GET", "/x").is_some()));
+        assert!(!rule.spent());
+    }
+}

@@ -217,3 +217,30 @@ impl State {
         format!("10.0.0.{}", self.next_ip)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_settle_on_a_later_read_or_fail_when_told() {
+        let mut s = State::seeded("pw");
+        s.volumes.insert(
+            "v".into(),
+            Entry {
+                body: json!({"id": "v", "status": ""}),
+                pending: None,
+            },
+        );
+        s.transition(Kind::Volume, "v", "creating", Some("available"));
+        assert_eq!(s.read(Kind::Volume, "v").unwrap()["status"], "creating");
+        assert_eq!(s.read(Kind::Volume, "v").unwrap()["status"], "available");
+        s.fail_next.insert(Kind::Volume);
+        s.transition(Kind::Volume, "v", "extending", Some("available"));
+        s.read(Kind::Volume, "v");
+        assert_eq!(s.read(Kind::Volume, "v").unwrap()["status"], "error");
+        s.transition(Kind::Volume, "v", "deleting", None);
+        s.read(Kind::Volume, "v");
+        assert!(s.read(Kind::Volume, "v").is_none());
+    }
+}
