@@ -126,8 +126,13 @@ fn transient_failures_and_dropped_connections_are_retried() {
     let s = setup();
     s.short_waits(30.0, 10.0);
     let cid = s.vm();
+    let looks = || s.env.fake.count("SoftLayer_Virtual_Guest::getObject");
+
+    let before = looks();
     s.env.inject(Fault::Transient { times: 2 });
     assert_eq!(s.ok("has_vm", json!([cid])), json!(true));
+    assert_eq!(looks(), before + 3, "two 503s, then the answer");
+
     s.env.fake.fail_next(
         None,
         1,
@@ -138,8 +143,17 @@ fn transient_failures_and_dropped_connections_are_retried() {
         },
     );
     s.ok("reboot_vm", json!([cid]));
+    assert_eq!(
+        s.env.fake.count("SoftLayer_Virtual_Guest::rebootSoft"),
+        2,
+        "throttled once, then rebooted"
+    );
+
+    let before = looks();
     s.env.inject(Fault::DropConnection);
     assert_eq!(s.ok("has_vm", json!([cid])), json!(true));
+    assert_eq!(looks(), before + 2, "the dropped request was sent again");
+
     s.env.inject(Fault::Latency(Duration::from_millis(50)));
     assert_eq!(s.ok("has_vm", json!([cid])), json!(true));
 }
