@@ -111,6 +111,14 @@ impl Vms for OpenStack {
             .await
             .with_context(|| format!("set_vm_metadata {cid}"))
     }
+    async fn calculate_vm_cloud_properties(
+        &self,
+        resources: VmResources,
+    ) -> Result<CloudProperties> {
+        crate::nova::cloud_properties_for(self, &resources)
+            .await
+            .context("calculate_vm_cloud_properties")
+    }
 }
 
 impl Disks for OpenStack {

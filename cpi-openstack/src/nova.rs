@@ -118,3 +118,35 @@ pub async fn attachments(session: &Session, vm: &str) -> Result<Vec<Attachment>>
         .await?;
     Ok(found.map(|b| b.attachments).unwrap_or_default())
 }
+
+/// The smallest flavor with enough CPUs and RAM; when its ephemeral disk is
+/// too small, a root disk big enough for the ephemeral data (booted from a
+/// volume of that size, as the Ruby CPI asks for it).
+pub async fn cloud_properties_for(
+    cloud: &OpenStack,
+    need: &cpi::VmResources,
+) -> Result<cpi::CloudProperties> {
+    let session = cloud.session()?;
+    let all: FlavorsBody = session
+        .get(Service::Compute, "/flavors/detail")
+        .await?
+        .ok_or_else(|| Error::cloud("Nova has no flavors API"))?;
+    let best = all
+        .flavors
+        .into_iter()
+        .filter(|f| f.vcpus >= need.cpu && f.ram >= need.ram)
+        .min_by_key(|f| (f.ram, f.vcpus, f.disk))
+        .ok_or_else(|| {
+            Error::cloud(format!(
+                "no flavor has {} CPUs and {} MiB of RAM",
+                need.cpu, need.ram
+            ))
+        })?;
+    let mut props = serde_json::json!({"instance_type": best.name});
+    if best.ephemeral * 1024 < need.ephemeral_disk_size {
+        // The ephemeral data then lives on the root disk: room for it and the OS (3 GiB).
+        props["root_disk"] =
+            serde_json::json!({"size": need.ephemeral_disk_size.div_ceil(1024) + 3});
+    }
+    Ok(props.as_object().cloned().unwrap_or_default())
+}

@@ -68,6 +68,11 @@ pub struct Flavor {
     pub id: String,
     pub name: String,
     #[serde(default)]
+    pub vcpus: u32,
+    /// MiB
+    #[serde(default)]
+    pub ram: u64,
+    #[serde(default)]
     pub disk: u64,
     #[serde(default, rename = "OS-FLV-EXT-DATA:ephemeral")]
     pub ephemeral: u64,

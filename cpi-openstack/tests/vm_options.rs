@@ -132,3 +132,43 @@ fn a_missing_image_fails_without_making_anything() {
     assert!(e.message.contains("no-such-image"), "{}", e.message);
     assert!(w.fake.servers().is_empty() && w.fake.ports().is_empty());
 }
+
+#[test]
+fn calculate_vm_cloud_properties_picks_the_smallest_fitting_flavor() {
+    let w = world();
+    let props = w.ok(
+        "calculate_vm_cloud_properties",
+        vec![json!({"cpu": 1, "ram": 1024, "ephemeral_disk_size": 4096})],
+    );
+    assert_eq!(props, json!({"instance_type": "m1.small"}));
+    let props = w.ok(
+        "calculate_vm_cloud_properties",
+        vec![json!({"cpu": 2, "ram": 3000, "ephemeral_disk_size": 20480})],
+    );
+    assert_eq!(
+        props,
+        json!({"instance_type": "m1.medium", "root_disk": {"size": 23}})
+    );
+    let e = w.err(
+        "calculate_vm_cloud_properties",
+        vec![json!({"cpu": 64, "ram": 1024, "ephemeral_disk_size": 1024})],
+    );
+    assert_eq!(e.kind, "Bosh::Clouds::CloudError");
+}
+
+#[test]
+fn go_job_invocation_form_works() {
+    let w = world();
+    let args = w.cpi.command().args.clone();
+    let cpi = w.cpi.with_args(vec![
+        format!("-configFile={}", args[0]),
+        format!("-caCert={}", args[1]),
+    ]);
+    let reply = cpi
+        .call(
+            "has_vm",
+            vec![json!("00000000-0000-0000-0000-000000000000")],
+        )
+        .unwrap();
+    assert_eq!((reply.result, reply.error), (json!(false), None));
+}
