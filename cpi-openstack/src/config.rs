@@ -152,7 +152,8 @@ impl OpenStackOptions {
         Ok(ConnectionOptions {
             ssl_verify_peer: verify.unwrap_or(true),
             ca_file: obj
-                .get("ca_file")
+                .get("ssl_ca_file")
+                .or(obj.get("ca_file"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             timeout: timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64),
