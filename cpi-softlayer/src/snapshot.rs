@@ -1,5 +1,7 @@
 //! Snapshots of block volumes, in the volume's snapshot space (ordered with
-//! `cloud_properties.snapshot_space`); without it, NotSupported says so.
+//! `cloud_properties.snapshot_space`). Without it the answer is
+//! NotImplemented, which the director skips over, rather than an error that
+//! would fail the deploy.
 
 use crate::client::Call;
 use crate::cloud::{numeric_id, or_not_found, SoftLayer, STORAGE};
@@ -16,7 +18,7 @@ impl Snapshots for SoftLayer {
             .await
             .map_err(|e| {
                 if e.message().to_ascii_lowercase().contains("snapshot space") {
-                    Error::not_supported(format!(
+                    Error::new(cpi::ErrorKind::NotImplemented, format!(
                         "snapshot_disk {disk}: the volume has no snapshot space; order disks with cloud_properties.snapshot_space to snapshot them ({})",
                         e.message()
                     ))

@@ -187,7 +187,7 @@ fn snapshots_where_the_volume_has_snapshot_space() {
         .unwrap()
         .to_owned();
     let e = s.err("snapshot_disk", json!([bare, {}]));
-    assert_eq!(e.kind, "Bosh::Clouds::NotSupported");
+    assert_eq!(e.kind, "Bosh::Clouds::NotImplemented");
     assert!(e.message.contains("snapshot_space"), "{e:?}");
 }
 
