@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    cpi::serve::<cpi_aws::Aws>()
+}

@@ -1,0 +1,81 @@
+//! The EC2 and EBS clients, built on first use (never for `info` or config
+//! parsing): credentials from the config (`static`) or the default chain
+//! (`env_or_profile`: environment, profile, ECS, instance profile over
+//! IMDSv2), optionally assuming `role_arn`; endpoints overridable for tests.
+
+use crate::config::{endpoint_url, Config, CredentialsSource};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use cpi::Result;
+use std::time::Duration;
+
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub ebs: aws_sdk_ebs::Client,
+    pub region: String,
+}
+
+/// The job's default for `aws.max_retries`.
+const DEFAULT_MAX_RETRIES: u32 = 8;
+
+pub async fn build(config: &Config) -> Result<Clients> {
+    let aws = config.aws();
+    let region = config.region();
+    // The SDK retries throttling (RequestLimitExceeded), 5xx and dropped
+    // connections itself, with exponential backoff, this many times.
+    let retry = RetryConfig::standard()
+        .with_max_attempts(aws.max_retries.unwrap_or(DEFAULT_MAX_RETRIES) + 1)
+        .with_max_backoff(Duration::from_secs(20));
+    // Nobody times a CPI call out: bound every attempt ourselves.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .operation_attempt_timeout(Duration::from_secs(120))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.clone()))
+        .retry_config(retry)
+        .timeout_config(timeouts)
+        .use_dual_stack(aws.dualstack);
+    if aws.credentials_source == CredentialsSource::Static {
+        let key = aws.access_key_id.clone().unwrap_or_default();
+        let secret = aws
+            .secret_access_key
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default();
+        let token = aws.session_token.as_ref().map(|s| s.expose().to_owned());
+        loader =
+            loader.credentials_provider(Credentials::new(key, secret, token, None, "cpi.json"));
+    }
+    let mut shared: SdkConfig = loader.load().await;
+    if let Some(role) = aws.role_arn.as_deref().filter(|r| !r.is_empty()) {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("bosh-aws-cpi")
+            .configure(&shared)
+            .build()
+            .await;
+        shared = shared
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+    }
+
+    let mut ec2 = aws_sdk_ec2::config::Builder::from(&shared);
+    if let Some(e) = &aws.ec2_endpoint {
+        ec2 = ec2.endpoint_url(endpoint_url(e));
+    }
+    let mut ebs = aws_sdk_ebs::config::Builder::from(&shared);
+    if let Some(e) = &aws.ebs_endpoint {
+        ebs = ebs.endpoint_url(endpoint_url(e));
+    }
+    Ok(Clients {
+        ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+        ebs: aws_sdk_ebs::Client::from_conf(ebs.build()),
+        region,
+    })
+}

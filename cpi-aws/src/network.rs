@@ -1,0 +1,249 @@
+//! Networks of a `create_vm`: which one carries the subnet, its security
+//! groups (names or ids), the ENI made for it, and the elastic IP of a vip.
+
+use crate::errors::{is_not_found, retry_on, sdk};
+use crate::props::NetworkProps;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
+use aws_sdk_ec2::Client;
+use cpi::wait::{self, Backoff};
+use cpi::{Error, Network, NetworkType, Networks, Result};
+use std::time::Duration;
+
+/// What the networks ask for: one manual or dynamic network on a subnet,
+/// optionally a vip.
+pub struct NetPlan {
+    pub name: String,
+    pub network: Network,
+    pub subnet: String,
+    pub security_groups: Option<Vec<String>>,
+    pub vip: Option<String>,
+}
+
+pub fn plan(networks: &Networks) -> Result<NetPlan> {
+    let mut primary = None;
+    let mut vip = None;
+    for (name, net) in networks {
+        match net.kind {
+            NetworkType::Vip => {
+                let ip = net.ip.clone().ok_or_else(|| {
+                    Error::cpi(format!(
+                        "create_vm: networks.{name}.ip: missing for vip network"
+                    ))
+                })?;
+                if vip.replace(ip).is_some() {
+                    return Err(Error::cpi(
+                        "create_vm: networks: only one vip network is supported",
+                    ));
+                }
+            }
+            NetworkType::Manual | NetworkType::Dynamic => {
+                if primary.is_some() {
+                    return Err(Error::cpi(format!(
+                        "create_vm: networks.{name}: only one manual or dynamic network is supported"
+                    )));
+                }
+                let props: NetworkProps = cpi::typed(
+                    &format!("create_vm: networks.{name}.cloud_properties"),
+                    &net.cloud_properties,
+                )?;
+                let subnet = props.subnet.filter(|s| !s.is_empty()).ok_or_else(|| {
+                    Error::cpi(format!(
+                        "create_vm: networks.{name}.cloud_properties.subnet: missing"
+                    ))
+                })?;
+                if net.kind == NetworkType::Manual && net.ip.as_deref().unwrap_or("").is_empty() {
+                    return Err(Error::cpi(format!(
+                        "create_vm: networks.{name}.ip: missing for manual network"
+                    )));
+                }
+                primary = Some((name.clone(), net.clone(), subnet, props.security_groups));
+            }
+        }
+    }
+    let (name, network, subnet, security_groups) = primary.ok_or_else(|| {
+        Error::cpi("create_vm: networks: needs one manual or dynamic network with a subnet")
+    })?;
+    Ok(NetPlan {
+        name,
+        network,
+        subnet,
+        security_groups,
+        vip,
+    })
+}
+
+pub struct SubnetInfo {
+    pub availability_zone: String,
+    pub vpc_id: String,
+}
+
+pub async fn subnet(ec2: &Client, network: &str, id: &str) -> Result<SubnetInfo> {
+    let out = ec2
+        .describe_subnets()
+        .subnet_ids(id)
+        .send()
+        .await
+        .map_err(sdk("DescribeSubnets"));
+    let out = match out {
+        Err(e) if is_not_found(&e) => {
+            return Err(Error::cloud(format!(
+                "networks.{network}.cloud_properties.subnet: subnet '{id}' not found"
+            )))
+        }
+        other => other?,
+    };
+    let s = out.subnets().first().ok_or_else(|| {
+        Error::cloud(format!(
+            "networks.{network}.cloud_properties.subnet: subnet '{id}' not found"
+        ))
+    })?;
+    Ok(SubnetInfo {
+        availability_zone: s.availability_zone().unwrap_or_default().to_owned(),
+        vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
+    })
+}
+
+/// Security group ids for a list of names or ids (`sg-…`), names looked up
+/// in the VPC.
+pub async fn security_group_ids(ec2: &Client, vpc: &str, groups: &[String]) -> Result<Vec<String>> {
+    let (ids, names): (Vec<String>, Vec<String>) =
+        groups.iter().cloned().partition(|g| g.starts_with("sg-"));
+    if names.is_empty() {
+        return Ok(ids);
+    }
+    let out = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .set_values(Some(names.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(sdk("DescribeSecurityGroups"))?;
+    let mut resolved = ids;
+    for name in &names {
+        let id = out
+            .security_groups()
+            .iter()
+            .find(|g| g.group_name() == Some(name))
+            .and_then(|g| g.group_id())
+            .ok_or_else(|| {
+                Error::cloud(format!("security group '{name}' not found in VPC {vpc}"))
+            })?;
+        resolved.push(id.to_owned());
+    }
+    Ok(resolved)
+}
+
+pub struct Eni {
+    pub id: String,
+    pub mac: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// The VM's network interface, made before the instance so that its MAC
+/// can go into the agent settings. An IP still held by a VM being deleted
+/// (`InvalidIPAddress.InUse`) is retried for a while.
+pub async fn create_eni(
+    ec2: &Client,
+    subnet: &str,
+    ip: Option<&str>,
+    groups: &[String],
+    client_token: &str,
+) -> Result<Eni> {
+    let in_use = Backoff::new(
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+        Duration::from_secs(90),
+    );
+    let out = wait::retry(
+        "CreateNetworkInterface",
+        in_use,
+        retry_on(&["InvalidIPAddress.InUse"]),
+        || async {
+            ec2.create_network_interface()
+                .subnet_id(subnet)
+                .set_private_ip_address(ip.map(str::to_owned))
+                .set_groups((!groups.is_empty()).then(|| groups.to_vec()))
+                .client_token(client_token)
+                .send()
+                .await
+                .map_err(sdk("CreateNetworkInterface"))
+        },
+    )
+    .await?;
+    let ni = out.network_interface().ok_or_else(|| {
+        Error::cloud("CreateNetworkInterface: the response has no network interface")
+    })?;
+    Ok(Eni {
+        id: ni.network_interface_id().unwrap_or_default().to_owned(),
+        mac: ni.mac_address().map(str::to_owned),
+        ip: ni.private_ip_address().map(str::to_owned),
+    })
+}
+
+pub async fn disable_source_dest_check(ec2: &Client, eni: &str) -> Result<()> {
+    ec2.modify_network_interface_attribute()
+        .network_interface_id(eni)
+        .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .map_err(sdk("ModifyNetworkInterfaceAttribute"))?;
+    Ok(())
+}
+
+/// Deletes an ENI; missing is success; still attached is retried while the
+/// instance it was on terminates.
+pub async fn delete_eni(ec2: &Client, id: &str) -> Result<()> {
+    let backoff = Backoff::new(
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+        Duration::from_secs(300),
+    );
+    let r = wait::retry(
+        format!("DeleteNetworkInterface {id}"),
+        backoff,
+        retry_on(&["InvalidNetworkInterface.InUse", "IncorrectState"]),
+        || async {
+            ec2.delete_network_interface()
+                .network_interface_id(id)
+                .send()
+                .await
+                .map_err(sdk("DeleteNetworkInterface"))
+        },
+    )
+    .await;
+    match r {
+        Err(e) if is_not_found(&e) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Associates the elastic IP of a vip network with the instance.
+pub async fn associate_vip(ec2: &Client, instance: &str, ip: &str) -> Result<()> {
+    let out = ec2
+        .describe_addresses()
+        .public_ips(ip)
+        .send()
+        .await
+        .map_err(sdk("DescribeAddresses"))
+        .map_err(|e| e.context(format!("elastic IP {ip} of the vip network")))?;
+    let address = out.addresses().first().ok_or_else(|| {
+        Error::cloud(format!(
+            "elastic IP {ip} of the vip network is not allocated in this account"
+        ))
+    })?;
+    let mut req = ec2
+        .associate_address()
+        .instance_id(instance)
+        .allow_reassociation(true);
+    req = match address.allocation_id() {
+        Some(a) => req.allocation_id(a),
+        None => req.public_ip(ip),
+    };
+    req.send().await.map_err(sdk("AssociateAddress"))?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `cloud_properties` as operators already write them for the Ruby CPI
+//! (`cloud_props.rs` there), typed. Unknown keys are accepted: cloud
+//! configs carry keys for features this CPI does not have.
+
+use cpi::Metadata;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct VmProps {
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub security_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub key_name: Option<String>,
+    #[serde(default)]
+    pub iam_instance_profile: Option<String>,
+    #[serde(default)]
+    pub placement_group: Option<String>,
+    #[serde(default)]
+    pub tenancy: Option<String>,
+    #[serde(default)]
+    pub source_dest_check: Option<bool>,
+    #[serde(default)]
+    pub auto_assign_public_ip: Option<bool>,
+    #[serde(default)]
+    pub metadata_options: Option<Value>,
+    #[serde(default)]
+    pub tags: Metadata,
+    #[serde(default)]
+    pub ephemeral_disk: Option<EphemeralDisk>,
+    #[serde(default)]
+    pub root_disk: Option<RootDisk>,
+    // Keys of features this CPI does not implement: read so that using them
+    // is reported rather than silently ignored.
+    #[serde(default)]
+    pub spot_bid_price: Option<Value>,
+    #[serde(default)]
+    pub elbs: Option<Value>,
+    #[serde(default)]
+    pub lb_target_groups: Option<Value>,
+    #[serde(default)]
+    pub advertised_routes: Option<Value>,
+}
+
+impl VmProps {
+    pub fn unsupported_keys(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let set = |x: &Option<Value>| {
+            x.as_ref()
+                .is_some_and(|v| !v.is_null() && v != &Value::Array(vec![]))
+        };
+        if set(&self.spot_bid_price) {
+            v.push("spot_bid_price");
+        }
+        if set(&self.elbs) {
+            v.push("elbs");
+        }
+        if set(&self.lb_target_groups) {
+            v.push("lb_target_groups");
+        }
+        if set(&self.advertised_routes) {
+            v.push("advertised_routes");
+        }
+        v
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EphemeralDisk {
+    /// MiB.
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub iops: Option<i32>,
+    #[serde(default)]
+    pub throughput: Option<i32>,
+    #[serde(default)]
+    pub encrypted: Option<bool>,
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    #[serde(default)]
+    pub use_instance_storage: bool,
+    #[serde(default)]
+    pub use_root_disk: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RootDisk {
+    /// MiB.
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub iops: Option<i32>,
+    #[serde(default)]
+    pub throughput: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DiskProps {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub iops: Option<i32>,
+    #[serde(default)]
+    pub throughput: Option<i32>,
+    #[serde(default)]
+    pub encrypted: Option<bool>,
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    #[serde(default)]
+    pub tags: Metadata,
+}
+
+/// `cloud_properties` of a network.
+#[derive(Debug, Default, Deserialize)]
+pub struct NetworkProps {
+    #[serde(default)]
+    pub subnet: Option<String>,
+    #[serde(default)]
+    pub security_groups: Option<Vec<String>>,
+}
+
+/// `cloud_properties` from `stemcell.MF`.
+#[derive(Debug, Default, Deserialize)]
+pub struct StemcellProps {
+    /// Light stemcells: `{region: ami-id}`.
+    #[serde(default)]
+    pub ami: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<Value>,
+    /// MiB.
+    #[serde(default)]
+    pub disk: Option<u64>,
+    #[serde(default)]
+    pub architecture: Option<String>,
+    #[serde(default)]
+    pub virtualization_type: Option<String>,
+    #[serde(default)]
+    pub root_device_name: Option<String>,
+    #[serde(default)]
+    pub boot_mode: Option<String>,
+    #[serde(default)]
+    pub encrypted: Option<bool>,
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    #[serde(default)]
+    pub tags: Metadata,
+}
+
+/// GiB from MiB, rounded up, at least 1.
+pub fn gib(mib: u64) -> i32 {
+    mib.div_ceil(1024).max(1).min(i32::MAX as u64) as i32
+}
+
+/// EC2 tag values must be strings of at most 256 characters; keys 128.
+pub fn tag_pairs(m: &Metadata) -> Vec<(String, String)> {
+    m.iter()
+        .map(|(k, v)| {
+            let key = if k == "name" {
+                "Name".to_owned()
+            } else {
+                k.chars().take(128).collect()
+            };
+            (key, v.chars().take(256).collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_up_to_gib() {
+        assert_eq!(gib(1), 1);
+        assert_eq!(gib(1024), 1);
+        assert_eq!(gib(1025), 2);
+        assert_eq!(gib(0), 1);
+    }
+
+    #[test]
+    fn name_becomes_name_tag() {
+        let m: Metadata =
+            serde_json::from_value(serde_json::json!({"name": "web/0", "index": 0})).unwrap();
+        let t = tag_pairs(&m);
+        assert!(t.contains(&("Name".into(), "web/0".into())));
+        assert!(t.contains(&("index".into(), "0".into())));
+    }
+}

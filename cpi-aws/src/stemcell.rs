@@ -1,0 +1,284 @@
+//! Stemcells: light ones name an AMI that already exists (`"<ami> light"`,
+//! nothing made, nothing deleted); heavy ones are imported into a snapshot
+//! through the EBS direct APIs and registered as an AMI.
+
+use crate::cloud::{tag_spec, Aws};
+use crate::errors::{is_not_found, sdk};
+use crate::import;
+use crate::props::{tag_pairs, StemcellProps};
+use aws_sdk_ec2::types::{
+    ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, ResourceType,
+    VolumeType,
+};
+use aws_sdk_ec2::Client;
+use cpi::wait::{self, Backoff};
+use cpi::{CreateStemcell, Error, Metadata, Result, StemcellCid};
+
+const LIGHT_SUFFIX: &str = " light";
+
+/// What `create_vm` needs of an image.
+pub struct ImageInfo {
+    pub id: String,
+    pub root_device_name: String,
+    pub root_snapshot_id: Option<String>,
+}
+
+/// The AMI id behind a stemcell cid, light or not.
+pub fn ami_of(cid: &StemcellCid) -> &str {
+    cid.as_str().trim_end_matches(LIGHT_SUFFIX).trim()
+}
+
+pub async fn image_for(ec2: &Client, cid: &StemcellCid) -> Result<ImageInfo> {
+    let ami = ami_of(cid);
+    let image = describe(ec2, ami)
+        .await?
+        .ok_or_else(|| Error::cloud(format!("stemcell {cid}: image {ami} not found")))?;
+    let root_device_name = image.root_device_name().unwrap_or("/dev/xvda").to_owned();
+    let root_snapshot_id = image
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(root_device_name.as_str()))
+        .and_then(|m| m.ebs())
+        .and_then(|e| e.snapshot_id())
+        .map(str::to_owned);
+    Ok(ImageInfo {
+        id: ami.to_owned(),
+        root_device_name,
+        root_snapshot_id,
+    })
+}
+
+async fn describe(ec2: &Client, ami: &str) -> Result<Option<aws_sdk_ec2::types::Image>> {
+    let out = ec2
+        .describe_images()
+        .image_ids(ami)
+        .include_deprecated(true)
+        .send()
+        .await
+        .map_err(sdk("DescribeImages"));
+    match out {
+        Ok(out) => Ok(out
+            .images()
+            .iter()
+            .find(|i| i.image_id() == Some(ami))
+            .cloned()),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl cpi::Stemcells for Aws {
+    async fn create_stemcell(&self, args: CreateStemcell) -> Result<StemcellCid> {
+        let props: StemcellProps =
+            cpi::typed("create_stemcell: cloud_properties", &args.cloud_properties)?;
+        let region = self.region();
+        if let Some(amis) = &props.ami {
+            let ami = amis.get(&region).ok_or_else(|| {
+                Error::cloud(format!(
+                    "Stemcell does not contain an AMI in region {region}"
+                ))
+            })?;
+            let ec2 = self.ec2().await?;
+            if describe(ec2, ami).await?.is_none() {
+                return Err(Error::cloud(format!(
+                    "create_stemcell: light stemcell's AMI {ami} not found in region {region}"
+                )));
+            }
+            return Ok(StemcellCid::new(format!("{ami}{LIGHT_SUFFIX}")));
+        }
+        self.create_heavy(&args, &props).await
+    }
+
+    async fn delete_stemcell(&self, cid: StemcellCid) -> Result<()> {
+        let ec2 = self.ec2().await?;
+        let ami = ami_of(&cid);
+        let Some(image) = describe(ec2, ami).await? else {
+            return Ok(());
+        };
+        if cid.as_str().ends_with(LIGHT_SUFFIX) {
+            return Ok(());
+        }
+        let snapshots: Vec<String> = image
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+            .collect();
+        match ec2
+            .deregister_image()
+            .image_id(ami)
+            .send()
+            .await
+            .map_err(sdk("DeregisterImage"))
+        {
+            Err(e) if !is_not_found(&e) => return Err(e.context(format!("delete_stemcell {cid}"))),
+            _ => {}
+        }
+        for s in snapshots {
+            delete_snapshot_quietly(ec2, &s)
+                .await
+                .map_err(|e| e.context(format!("delete_stemcell {cid}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Deletes a snapshot; missing is success.
+pub async fn delete_snapshot_quietly(ec2: &Client, id: &str) -> Result<()> {
+    match ec2
+        .delete_snapshot()
+        .snapshot_id(id)
+        .send()
+        .await
+        .map_err(sdk("DeleteSnapshot"))
+    {
+        Err(e) if !is_not_found(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+impl Aws {
+    async fn create_heavy(
+        &self,
+        args: &CreateStemcell,
+        props: &StemcellProps,
+    ) -> Result<StemcellCid> {
+        let mut tags = Metadata::default();
+        tags.0.extend(props.tags.0.clone());
+        tags.0.extend(args.tags.clone());
+        let tag_list = tag_pairs(&tags);
+        let ebs = self.ebs().await?;
+        let snapshot = import::import_image(
+            ebs,
+            self.ec2().await?,
+            &args.image_path,
+            props.disk,
+            &tag_list,
+        )
+        .await
+        .map_err(|e| e.context("create_stemcell"))?;
+        let ec2 = self.ec2().await?;
+        match self.register(ec2, &snapshot, props, &tag_list).await {
+            Ok(ami) => Ok(StemcellCid::new(ami)),
+            Err(e) => {
+                if let Err(d) = delete_snapshot_quietly(ec2, &snapshot).await {
+                    tracing::error!(
+                        "create_stemcell cleanup: deleting snapshot {snapshot}: {}",
+                        d.message()
+                    );
+                }
+                Err(e.context("create_stemcell"))
+            }
+        }
+    }
+
+    async fn register(
+        &self,
+        ec2: &Client,
+        snapshot: &str,
+        props: &StemcellProps,
+        tag_list: &[(String, String)],
+    ) -> Result<String> {
+        // The snapshot must be `completed` before EC2 registers an image on it.
+        wait::wait_for(
+            format!("snapshot {snapshot} to complete"),
+            Backoff::resource(),
+            || async move {
+                let out = ec2
+                    .describe_snapshots()
+                    .snapshot_ids(snapshot)
+                    .send()
+                    .await
+                    .map_err(sdk("DescribeSnapshots"))?;
+                let state = out
+                    .snapshots()
+                    .first()
+                    .and_then(|s| s.state())
+                    .map(|s| s.as_str().to_owned());
+                match state.as_deref() {
+                    Some("completed") => Ok(Some(())),
+                    Some("error") => Err(Error::cloud(format!("snapshot {snapshot} failed"))),
+                    _ => Ok(None),
+                }
+            },
+        )
+        .await?;
+        if let Some(v) = props.virtualization_type.as_deref().filter(|v| *v != "hvm") {
+            return Err(Error::cpi(format!(
+                "cloud_properties.virtualization_type: '{v}' is not supported, only hvm"
+            )));
+        }
+        let root = props
+            .root_device_name
+            .clone()
+            .unwrap_or_else(|| "/dev/xvda".into());
+        let name = format!("BOSH-{}", uuid::Uuid::new_v4());
+        let arch = match props.architecture.as_deref() {
+            Some("arm64") | Some("aarch64") => ArchitectureValues::Arm64,
+            _ => ArchitectureValues::X8664,
+        };
+        let mut req = ec2
+            .register_image()
+            .name(&name)
+            .architecture(arch)
+            .virtualization_type("hvm")
+            .root_device_name(&root)
+            .ena_support(true)
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(&root)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .snapshot_id(snapshot)
+                            .volume_type(VolumeType::Gp3)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name("/dev/sdb")
+                    .virtual_name("ephemeral0")
+                    .build(),
+            );
+        if let Some(mode) = props.boot_mode.as_deref() {
+            req = req.boot_mode(BootModeValues::from(mode));
+        }
+        if let Some(spec) = tag_spec(ResourceType::Image, tag_list) {
+            req = req.tag_specifications(spec);
+        }
+        let out = req.send().await.map_err(sdk("RegisterImage"))?;
+        let ami = out
+            .image_id()
+            .ok_or_else(|| Error::cloud("RegisterImage: the response has no image id"))?
+            .to_owned();
+        let available = wait::wait_for(
+            format!("image {ami} to be available"),
+            Backoff::resource(),
+            || {
+                let ami = ami.clone();
+                async move {
+                    match describe(ec2, &ami).await? {
+                        Some(i) => match i.state().map(|s| s.as_str()) {
+                            Some("available") => Ok(Some(())),
+                            Some("failed") | Some("error") => {
+                                Err(Error::cloud(format!("image {ami} failed to register")))
+                            }
+                            _ => Ok(None),
+                        },
+                        None => Ok(None),
+                    }
+                }
+            },
+        )
+        .await;
+        if let Err(e) = available {
+            // Leave nothing behind: the image goes, the caller deletes the snapshot.
+            if let Err(d) = ec2.deregister_image().image_id(&ami).send().await {
+                tracing::error!("create_stemcell cleanup: deregistering {ami}: {d}");
+            }
+            return Err(e);
+        }
+        Ok(ami)
+    }
+}
