@@ -4,7 +4,7 @@
 
 use crate::cloud::Warden;
 use crate::host::{self, fs_err};
-use cpi::{CreateDisk, DiskCid, DiskHint, Error, Result, VmCid};
+use cpi::{CreateDisk, DiskCid, DiskHint, Error, Metadata, Result, VmCid};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -17,6 +17,17 @@ impl Warden {
             return Err(Error::cpi(format!("disk cid '{s}' is not a valid name")));
         }
         Ok(self.config.actions.disks_dir.join(s))
+    }
+
+    /// Where a disk's metadata is kept: a hidden file beside it, removed with it.
+    fn disk_metadata_path(&self, cid: &DiskCid) -> Result<PathBuf> {
+        Ok(self.config.actions.disks_dir.join(format!(
+            ".{}.metadata.json",
+            self.disk_path(cid)?
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+        )))
     }
 
     fn disk_mount(&self, vm: &VmCid, disk: &DiskCid) -> PathBuf {
@@ -93,6 +104,7 @@ impl cpi::Disks for Warden {
             )));
         }
         let path = self.disk_path(&cid)?;
+        let _ = std::fs::remove_file(self.disk_metadata_path(&cid)?);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(fs_err("delete_disk", &path)(e).into())
@@ -160,6 +172,15 @@ impl cpi::Disks for Warden {
                     .map(|n| DiskCid::new(n.to_string_lossy().into_owned()))
             })
             .collect())
+    }
+
+    async fn set_disk_metadata(&self, cid: DiskCid, metadata: Metadata) -> Result<()> {
+        if !self.disk_path(&cid)?.is_file() {
+            return Err(Error::disk_not_found(&cid).context("set_disk_metadata"));
+        }
+        let path = self.disk_metadata_path(&cid)?;
+        let body = serde_json::to_vec(&metadata).map_err(|e| Error::cpi(e.to_string()))?;
+        std::fs::write(&path, body).map_err(|e| fs_err("set_disk_metadata", &path)(e).into())
     }
 
     /// Grows a detached disk and its filesystem, keeping the data.

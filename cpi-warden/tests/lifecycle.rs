@@ -63,6 +63,17 @@ fn deploy_recreate_resize_and_delete() {
         .to_owned();
     assert_eq!(w.ok("has_disk", vec![json!(disk)]), json!(true));
     assert_eq!(w.env.disk_size_mb(&disk), Some(64));
+    w.ok(
+        "set_disk_metadata",
+        vec![json!(disk), json!({"deployment": "d", "instance_index": 0})],
+    );
+    assert_eq!(
+        w.env
+            .disk_metadata(&disk)
+            .get("deployment")
+            .map(String::as_str),
+        Some("d")
+    );
     assert_eq!(w.ok("get_disks", vec![json!(vm)]), json!([]));
     let hint = w.ok("attach_disk", vec![json!(vm), json!(disk)]);
     assert_eq!(hint, json!(format!("/warden-cpi-dev/{disk}")));

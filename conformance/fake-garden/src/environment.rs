@@ -284,8 +284,18 @@ impl Environment for WardenEnvironment {
             .map(|m| m.len() >> 20)
     }
 
-    fn disk_metadata(&self, _disk: &str) -> BTreeMap<String, String> {
-        BTreeMap::new()
+    fn disk_metadata(&self, disk: &str) -> BTreeMap<String, String> {
+        self.disk_file(disk)
+            .and_then(|_| {
+                std::fs::read(
+                    self.root
+                        .join("disks")
+                        .join(format!(".{disk}.metadata.json")),
+                )
+                .ok()
+            })
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     fn write_on_disk(
