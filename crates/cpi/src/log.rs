@@ -53,15 +53,36 @@ impl LogSink {
     }
 
     /// The tracing subscriber that writes to this sink.
+    /// Our own crates log at INFO; HTTP and TLS stacks (hyper, reqwest,
+    /// rustls, the AWS SDK) only at WARN, so `log` holds what an operator
+    /// reads rather than connection-pool chatter.
     pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        use tracing_subscriber::layer::SubscriberExt;
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_targets(NOISY.iter().map(|t| (*t, tracing::Level::WARN)));
         tracing_subscriber::fmt()
             .with_writer(self.clone())
             .with_ansi(false)
             .with_target(false)
             .with_max_level(tracing::Level::DEBUG)
             .finish()
+            .with(filter)
     }
 }
+
+const NOISY: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+    "rustls",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "aws_config",
+    "aws_sdk_ec2",
+    "aws_sdk_ebs",
+];
 
 pub struct SinkWriter(LogSink);
 
@@ -79,5 +100,26 @@ impl<'a> MakeWriter<'a> for LogSink {
     type Writer = SinkWriter;
     fn make_writer(&'a self) -> Self::Writer {
         SinkWriter(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_our_lines_and_drops_http_chatter() {
+        let sink = LogSink::quiet();
+        tracing::subscriber::with_default(sink.subscriber(), || {
+            tracing::info!("attaching vol-1");
+            tracing::info!(target: "hyper_util::client::legacy::pool", "pooling idle connection");
+            tracing::warn!(target: "rustls::conn", "certificate expires soon");
+            tracing::debug!("noise of our own");
+        });
+        let log = sink.contents();
+        assert!(log.contains("attaching vol-1"), "{log}");
+        assert!(log.contains("certificate expires soon"), "{log}");
+        assert!(!log.contains("pooling idle connection"), "{log}");
+        assert!(!log.contains("noise of our own"), "{log}");
     }
 }
