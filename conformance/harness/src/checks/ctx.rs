@@ -117,6 +117,24 @@ impl<'a> Ctx<'a> {
         json!({"default": self.env.dynamic_network()})
     }
 
+    /// The registry key of a VM's settings: its cid, or the server name its
+    /// user data gives (the OpenStack CPI keys the registry by server name,
+    /// and the agent looks itself up by that name).
+    pub fn registry_key(&self, vm: &str) -> String {
+        if self.registry.settings(vm).is_some() {
+            return vm.to_owned();
+        }
+        self.env
+            .agent_settings(vm)
+            .and_then(|ud| {
+                ud.pointer("/server/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .filter(|name| self.registry.settings(name).is_some())
+            .unwrap_or_else(|| vm.to_owned())
+    }
+
     // ---- Calls ----
 
     /// Calls and expects success.

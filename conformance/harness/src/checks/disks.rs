@@ -82,8 +82,20 @@ fn attach_write_detach_reattach(ctx: &mut Ctx) -> Outcome {
     Ok(())
 }
 
+/// `get_disks`, which must answer a list of cids.
+pub fn get_disks(ctx: &Ctx, cpi: &crate::cpi::Cpi, vm: &str) -> Result<Vec<String>, Stop> {
+    let listed = ctx.ok(cpi, "get_disks", vec![json!(vm)])?;
+    match listed.as_array() {
+        Some(a) if a.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) => Ok(a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()),
+        _ => fail!("get_disks answered {listed}, not a list of disk cids"),
+    }
+}
+
 fn registry_persistent(ctx: &Ctx, vm: &str) -> Result<Vec<String>, Stop> {
-    match ctx.registry.settings(vm) {
+    match ctx.registry.settings(&ctx.registry_key(vm)) {
         None => fail!("the registry holds no settings for VM {vm}"),
         Some(Err(e)) => fail!("{e}"),
         Some(Ok(s)) => Ok(s["disks"]["persistent"]
@@ -135,22 +147,24 @@ fn has_disk_and_get_disks(ctx: &mut Ctx) -> Outcome {
         has == json!(true),
         "has_disk after create_disk answered {has}"
     );
-    let disks = ctx.ok(&cpi, "get_disks", vec![json!(vm)])?;
+    // The director asks get_disks whether its disk is attached; other
+    // volumes (a root or ephemeral disk) may be listed too.
+    let listed = get_disks(ctx, &cpi, &vm)?;
     ensure!(
-        disks == json!([]),
-        "get_disks before attach_disk answered {disks}"
+        !listed.contains(&disk),
+        "get_disks before attach_disk lists the disk: {listed:?}"
     );
     ctx.attach(&cpi, &vm, &disk)?;
-    let disks = ctx.ok(&cpi, "get_disks", vec![json!(vm)])?;
+    let listed = get_disks(ctx, &cpi, &vm)?;
     ensure!(
-        disks == json!([disk]),
-        "get_disks after attach_disk answered {disks}"
+        listed.contains(&disk),
+        "get_disks after attach_disk does not list {disk}: {listed:?}"
     );
     ctx.detach(&vm, &disk)?;
-    let disks = ctx.ok(&cpi, "get_disks", vec![json!(vm)])?;
+    let listed = get_disks(ctx, &cpi, &vm)?;
     ensure!(
-        disks == json!([]),
-        "get_disks after detach_disk answered {disks}"
+        !listed.contains(&disk),
+        "get_disks after detach_disk still lists {disk}: {listed:?}"
     );
     ctx.delete_disk(&disk)?;
     let has = ctx.ok(&cpi, "has_disk", vec![json!(disk)])?;
@@ -187,9 +201,9 @@ fn set_disk_metadata(ctx: &mut Ctx) -> Outcome {
     for (k, v) in metadata.as_object().into_iter().flatten() {
         let want = v.as_str().unwrap_or_default();
         ensure!(
-            seen.get(k).map(String::as_str) == Some(want),
+            super::vms::lookup(&seen, k) == Some(want),
             "disk metadata {k} is {:?} in the cloud, set {want:?}",
-            seen.get(k)
+            super::vms::lookup(&seen, k)
         );
     }
     Ok(())

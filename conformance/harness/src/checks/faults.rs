@@ -68,7 +68,7 @@ fn create_vm_failure_cleans_up(ctx: &mut Ctx) -> Outcome {
     }
     ensure!(
         after == before,
-        "the failed create_vm left {:?} behind",
+        "the failed create_vm left {} behind",
         diff(&before, &after)
     );
     Ok(())

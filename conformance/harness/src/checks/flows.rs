@@ -83,9 +83,10 @@ fn deploy_flow(ctx: &mut Ctx) -> Outcome {
     let before = ctx.env.inventory();
     let d = deploy(ctx)?;
     let after = ctx.env.inventory();
+    // A VM may bring volumes and ports of its own: only "more" is certain.
     ensure!(
-        after.vms.len() == before.vms.len() + 1 && after.disks.len() == before.disks.len() + 1,
-        "after deploy the cloud changed by {:?}, expected one VM and one disk more",
+        after.vms.len() > before.vms.len() && after.disks.len() > before.disks.len(),
+        "after deploy the cloud changed by {}, expected a VM and a disk more",
         diff(&before, &after)
     );
     // Whatever metadata the cloud takes must show in it.
@@ -179,7 +180,7 @@ fn delete_deployment(ctx: &mut Ctx) -> Outcome {
     let after = ctx.env.inventory();
     ensure!(
         after == before,
-        "after deleting the deployment the cloud still differs: {:?}",
+        "after deleting the deployment the cloud still differs: {}",
         diff(&before, &after)
     );
     Ok(())
@@ -196,15 +197,9 @@ fn create_env_disk_migration(ctx: &mut Ctx) -> Outcome {
     expect_attached(ctx, &d.disk, Some(&d.vm))?;
     expect_attached(ctx, &new_disk, Some(&d.vm))?;
     let cpi = ctx.cpi.clone();
-    let listed = ctx.ok(&cpi, "get_disks", vec![json!(d.vm)])?;
-    let listed: Vec<&str> = listed
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
+    let listed = super::disks::get_disks(ctx, &cpi, &d.vm)?;
     ensure!(
-        listed.contains(&d.disk.as_str()) && listed.contains(&new_disk.as_str()),
+        listed.contains(&d.disk) && listed.contains(&new_disk),
         "with both disks attached get_disks answered {listed:?}"
     );
     if writable {
@@ -220,10 +215,10 @@ fn create_env_disk_migration(ctx: &mut Ctx) -> Outcome {
         d.disk
     );
     expect_attached(ctx, &new_disk, Some(&d.vm))?;
-    let listed = ctx.ok(&cpi, "get_disks", vec![json!(d.vm)])?;
+    let listed = super::disks::get_disks(ctx, &cpi, &d.vm)?;
     ensure!(
-        listed == json!([new_disk]),
-        "after the migration get_disks answered {listed}"
+        listed.contains(&new_disk) && !listed.contains(&d.disk),
+        "after the migration get_disks answered {listed:?}"
     );
     if writable {
         expect_data(ctx, &d.vm, &new_disk, "flow.txt", &data)?;

@@ -107,7 +107,7 @@ fn inventory_restored(ctx: &mut Ctx) -> Outcome {
     let now = ctx.env.inventory();
     ensure!(
         now == ctx.start_inventory,
-        "the cloud holds what the suite left behind: {:?}",
+        "the cloud holds what the suite left behind: {}",
         diff(&ctx.start_inventory, &now)
     );
     let left = ctx.registry.instances();

@@ -117,14 +117,15 @@ fn bad_image(ctx: &mut Ctx, image: Image, what: &str) -> Outcome {
     }
     ensure!(
         after == before,
-        "create_stemcell of a {what} image left {:?} behind",
+        "create_stemcell of a {what} image left {} behind",
         diff(&before, &after)
     );
     Ok(())
 }
 
-/// What `after` holds that `before` did not, for messages.
-pub fn diff(before: &crate::Inventory, after: &crate::Inventory) -> Vec<String> {
+/// What `after` holds that `before` did not (and what went), for
+/// messages: the first few, then how many more.
+pub fn diff(before: &crate::Inventory, after: &crate::Inventory) -> String {
     let mut out = Vec::new();
     for (kind, b, a) in [
         ("vm", &before.vms, &after.vms),
@@ -144,7 +145,14 @@ pub fn diff(before: &crate::Inventory, after: &crate::Inventory) -> Vec<String> 
                 .map(|x| format!("{kind} {x} (gone)")),
         );
     }
-    out
+    const SHOWN: usize = 8;
+    let more = out.len().saturating_sub(SHOWN);
+    out.truncate(SHOWN);
+    let mut text = out.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    format!("[{text}]")
 }
 
 fn corrupt_image_refused(ctx: &mut Ctx) -> Outcome {

@@ -97,7 +97,8 @@ fn settings_registry_v1(ctx: &mut Ctx) -> Outcome {
     let agent = ctx.agent_id();
     let nets = ctx.manual_networks();
     let (vm, _) = ctx.create_vm_with(&cpi, &agent, &stemcell, &nets, &[])?;
-    let settings = match ctx.registry.settings(&vm) {
+    let key = ctx.registry_key(&vm);
+    let settings = match ctx.registry.settings(&key) {
         None => fail!(
             "the registry holds no settings for VM {vm} (it holds {:?})",
             ctx.registry.instances()
@@ -123,7 +124,7 @@ fn settings_registry_v1(ctx: &mut Ctx) -> Outcome {
     ctx.ok(&cpi_v1, "delete_vm", vec![json!(vm)])?;
     ctx.forget_vm(&vm);
     ensure!(
-        ctx.registry.settings(&vm).is_none(),
+        ctx.registry.settings(&key).is_none(),
         "delete_vm left VM {vm}'s settings in the registry"
     );
     Ok(())
@@ -207,17 +208,50 @@ fn set_vm_metadata(ctx: &mut Ctx) -> Outcome {
     for (k, v) in metadata.as_object().into_iter().flatten() {
         let want = v.as_str().unwrap_or_default();
         ensure!(
-            seen.get(k).map(String::as_str) == Some(want),
+            lookup(&seen, k) == Some(want),
             "metadata {k} is {:?} in the cloud, set {want:?}",
-            seen.get(k)
+            lookup(&seen, k)
         );
     }
     Ok(())
 }
 
+/// The string values under `key` anywhere in the bad properties.
+fn bad_values(props: &Value, key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![props];
+    while let Some(v) = stack.pop() {
+        if let Some(o) = v.as_object() {
+            for (k, v) in o {
+                match v.as_str() {
+                    Some(s) if k == key && !s.is_empty() => out.push(s.to_owned()),
+                    _ => stack.push(v),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A metadata key as the cloud shows it: exactly, or in another case
+/// (AWS shows `name` as the `Name` tag).
+pub fn lookup<'a>(
+    seen: &'a std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Option<&'a str> {
+    seen.get(key)
+        .or_else(|| {
+            seen.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .map(String::as_str)
+}
+
 fn bad_cloud_properties(ctx: &mut Ctx) -> Outcome {
     let stemcell = ctx.stemcell()?;
     let (props, key) = ctx.env.bad_vm_cloud_properties();
+    let props_sent = props.clone();
     let before = ctx.env.inventory();
     let agent = ctx.agent_id();
     let nets = ctx.manual_networks();
@@ -255,16 +289,18 @@ fn bad_cloud_properties(ctx: &mut Ctx) -> Outcome {
                 "create_vm with bad cloud properties: expected VMCreationFailed or CloudError, got {}",
                 describe(&e)
             );
+            // Naming the key or the bad value both tell the operator what to fix.
+            let values = bad_values(&props_sent, key);
             ensure!(
-                e.message.contains(key),
-                "the error does not name '{key}': {}",
+                e.message.contains(key) || values.iter().any(|v| e.message.contains(v.as_str())),
+                "the error names neither '{key}' nor its value {values:?}: {}",
                 e.message
             );
         }
     }
     ensure!(
         after == before,
-        "a refused create_vm left {:?} behind",
+        "a refused create_vm left {} behind",
         diff(&before, &after)
     );
     Ok(())
