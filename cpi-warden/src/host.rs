@@ -91,26 +91,68 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn cpath(what: &str, p: &Path) -> Result<std::ffi::CString, HostError> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| HostError::Fs {
+        what: what.into(),
+        path: p.into(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })
+}
+
+/// mount(2) without a filesystem type: binds and propagation changes, done
+/// by system call (the `mount` tool costs a process each time).
+fn sys_mount(what: &str, src: &Path, target: &Path, flags: libc::c_ulong) -> Result<(), HostError> {
+    let (s, t) = (cpath(what, src)?, cpath(what, target)?);
+    // SAFETY: both strings are NUL-terminated and live across the call;
+    // fstype and data may be null for bind and propagation mounts.
+    let rc = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(fs_err(what, target)(std::io::Error::last_os_error()))
+    }
+}
+
+/// umount2(2); `lazy` detaches a busy mount.
+fn sys_umount(what: &str, target: &Path, lazy: bool) -> Result<(), HostError> {
+    let t = cpath(what, target)?;
+    // SAFETY: a NUL-terminated path that lives across the call.
+    let rc = unsafe { libc::umount2(t.as_ptr(), if lazy { libc::MNT_DETACH } else { 0 }) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(fs_err(what, target)(std::io::Error::last_os_error()))
+    }
+}
+
 /// Makes `dir` a mount point of its own with shared propagation, so that a
 /// container bind-mounting it sees disks mounted under it afterwards.
 pub fn make_shared_dir(dir: &Path) -> Result<(), HostError> {
+    let what = "sharing bind mount dir";
     std::fs::create_dir_all(dir).map_err(fs_err("making bind mount dir", dir))?;
-    let d = dir.to_string_lossy();
     if !is_mount_point(dir) {
-        tool("sharing bind mount dir", "mount", &["--bind", &d, &d])?;
+        sys_mount(what, dir, dir, libc::MS_BIND)?;
     }
-    tool("sharing bind mount dir", "mount", &["--make-private", &d])?;
-    tool("sharing bind mount dir", "mount", &["--make-shared", &d])?;
-    Ok(())
+    // Private first: a new peer group of its own, not the parent's.
+    sys_mount(what, Path::new("none"), dir, libc::MS_PRIVATE)?;
+    sys_mount(what, Path::new("none"), dir, libc::MS_SHARED)
 }
 
 /// Unmounts everything at or under `dir` (deepest first), then removes it.
 /// Gone already is fine.
 pub fn remove_dir(dir: &Path) -> Result<(), HostError> {
     for m in mounts_under(dir) {
-        let s = m.to_string_lossy();
-        if tool("unmounting", "umount", &[&s]).is_err() {
-            tool("unmounting", "umount", &["-l", &s])?;
+        if sys_umount("unmounting", &m, false).is_err() {
+            sys_umount("unmounting", &m, true)?;
         }
     }
     match std::fs::remove_dir_all(dir) {
@@ -141,7 +183,7 @@ pub fn mount_disk(file: &Path, target: &Path) -> Result<(), HostError> {
 /// Unmounts a disk (its loop device is freed with the last mount) and
 /// removes the mount point.
 pub fn unmount_disk(target: &Path) -> Result<(), HostError> {
-    tool("unmounting disk", "umount", &[&target.to_string_lossy()])?;
+    sys_umount("unmounting disk", target, false)?;
     let _ = std::fs::remove_dir(target);
     Ok(())
 }

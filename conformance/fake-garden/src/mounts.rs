@@ -59,21 +59,69 @@ pub fn tool(cmd: &str, args: &[&str]) -> Result<(), String> {
 /// `src` (a persistent disk the CPI loop-mounts) appear at `dst`, and what
 /// happens under `dst` never travels back to the host.
 pub fn bind(src: &Path, dst: &Path, read_only: bool) -> Result<(), String> {
-    let (s, d) = (src.to_string_lossy(), dst.to_string_lossy());
-    tool("mount", &["--bind", &s, &d])?;
-    tool("mount", &["--make-rslave", &d])?;
+    sys_mount(src, dst, libc::MS_BIND)?;
+    sys_mount(Path::new("none"), dst, libc::MS_SLAVE | libc::MS_REC)?;
     if read_only {
-        tool("mount", &["-o", "remount,bind,ro", &d])?;
+        sys_mount(
+            Path::new("none"),
+            dst,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+        )?;
     }
     Ok(())
+}
+
+fn cstr(p: &Path) -> Result<std::ffi::CString, String> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// mount(2) for binds and propagation (a `mount` process each time is slow).
+fn sys_mount(src: &Path, target: &Path, flags: libc::c_ulong) -> Result<(), String> {
+    let (s, t) = (cstr(src)?, cstr(target)?);
+    // SAFETY: NUL-terminated strings living across the call; null fstype
+    // and data are valid for bind and propagation changes.
+    let rc = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "mount {} on {}: {}",
+            src.display(),
+            target.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+fn sys_umount(target: &Path, flags: libc::c_int) -> Result<(), String> {
+    let t = cstr(target)?;
+    // SAFETY: a NUL-terminated path living across the call.
+    let rc = unsafe { libc::umount2(t.as_ptr(), flags) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "umount {}: {}",
+            target.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
 }
 
 /// Unmounts everything at or under `dir`, deepest first; lazily when busy.
 pub fn unmount_all(dir: &Path) {
     for m in mounts_under(dir) {
-        let m = m.to_string_lossy().into_owned();
-        if tool("umount", &[&m]).is_err() {
-            let _ = tool("umount", &["-l", &m]);
+        if sys_umount(&m, 0).is_err() {
+            let _ = sys_umount(&m, libc::MNT_DETACH);
         }
     }
 }
