@@ -6,8 +6,10 @@
 use crate::cloud::Warden;
 use crate::garden::ProcessSpec;
 use agent::{Delivery, Settings};
+use cpi::wait::{wait_for, Backoff};
 use cpi::{Error, Result, VmCid};
 use std::io::Read;
+use std::time::Duration;
 
 pub const SETTINGS_FILE: &str = "/var/vcap/bosh/warden-cpi-agent-env.json";
 pub const USER_DATA_FILE: &str = "/var/vcap/bosh/warden-cpi-user-data.json";
@@ -49,10 +51,30 @@ impl Warden {
         self.garden
             .stream_in(vm.as_str(), &format!("{dir}/"), &tar)
             .await?;
-        self.script(vm, "sync").await?;
-        self.script(vm, &format!("[ -f '{path}' ]"))
-            .await
-            .map_err(|e| e.context(format!("verifying {path}")))
+        // As the Go CPI does: sync, then check the file is visible, a few
+        // times over a short while (overlay filesystems can lag).
+        let check = ProcessSpec::script(&format!("[ -f '{path}' ]"));
+        let visible = Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_millis(200),
+            Duration::from_secs(2),
+        )
+        .attempts(10);
+        wait_for(
+            format!("{path} to appear in container {vm}"),
+            visible,
+            || async {
+                let sync = self
+                    .garden
+                    .run(vm.as_str(), &ProcessSpec::script("sync"))
+                    .await?;
+                if sync.exit_status != 0 {
+                    tracing::debug!("sync in {vm} exited {}", sync.exit_status);
+                }
+                Ok((self.garden.run(vm.as_str(), &check).await?.exit_status == 0).then_some(()))
+            },
+        )
+        .await
     }
 
     /// Reads a file from the container.

@@ -154,3 +154,68 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(edit: impl FnOnce(&mut Value)) -> cpi::Result<Config> {
+        let mut v = json!({
+            "Warden": {"ConnectNetwork": "tcp", "ConnectAddress": "127.0.0.1:7777"},
+            "Actions": {"StemcellsDir": "/s", "DisksDir": "/d", "HostEphemeralBindMountsDir": "/e",
+                        "HostPersistentBindMountsDir": "/p", "GuestEphemeralBindMountPath": "/var/vcap/data",
+                        "GuestPersistentBindMountsDir": "/warden-cpi-dev",
+                        "Agent": {"Mbus": "nats://n:cfg-test-pw@1.2.3.4:4222", "NTP": null,
+                                  "Blobstore": {"Type": "local", "Options": {"blobstore_path": "/b"}}},
+                        "AgentEnvService": "file",
+                        "Registry": {"Host": "", "Port": 0, "Username": "", "Password": ""}}
+        });
+        edit(&mut v);
+        let c: Config = cpi::config::parse(v)?.config;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn reads_the_job_rendered_config() {
+        let c = config(|_| {}).unwrap();
+        let a = c.agent_options();
+        assert_eq!(
+            a.blobstore.unwrap(),
+            json!({"provider": "local", "options": {"blobstore_path": "/b"}})
+        );
+        assert!(a.ntp.is_empty());
+        assert_eq!(c.agent_env_service().unwrap(), AgentEnvService::File);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = config(|v| v["Warden"]["ConnectNetwork"] = json!("udp"))
+            .err()
+            .unwrap();
+        assert!(
+            e.message().contains("Warden.ConnectNetwork"),
+            "{}",
+            e.message()
+        );
+        let e = config(|v| v["Actions"]["DisksDir"] = json!("relative"))
+            .err()
+            .unwrap();
+        assert!(e.message().contains("Actions.DisksDir"), "{}", e.message());
+        let e = config(|v| v["Actions"]["AgentEnvService"] = json!("registry"))
+            .err()
+            .unwrap();
+        assert!(e.message().contains("Actions.Registry"), "{}", e.message());
+        let e = config(|v| {
+            v["Actions"]
+                .as_object_mut()
+                .unwrap()
+                .remove("StemcellsDir")
+                .map(|_| ())
+                .unwrap()
+        })
+        .err()
+        .unwrap();
+        assert!(e.message().contains("StemcellsDir"), "{}", e.message());
+    }
+}

@@ -310,3 +310,32 @@ impl cpi::Vms for Warden {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(v: Value) -> Networks {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_default_network_gives_garden_its_address() {
+        let n = nets(
+            json!({"a": {"type": "manual", "ip": "10.0.1.5", "netmask": "255.255.255.0", "default": ["dns"]},
+                            "b": {"type": "manual", "ip": "10.0.0.7", "netmask": "255.255.0.0", "default": ["gateway"]}}),
+        );
+        assert_eq!(garden_network(&n).unwrap(), "10.0.0.7/16");
+        assert_eq!(
+            garden_network(&nets(json!({"d": {"type": "dynamic"}}))).unwrap(),
+            ""
+        );
+        let e = garden_network(&nets(
+            json!({"m": {"type": "manual", "ip": "10.0.0.7", "netmask": "255.0.255.0"}}),
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::VmCreationFailed);
+        assert!(e.message().contains("netmask"), "{}", e.message());
+        assert!(garden_network(&Networks::new()).is_err());
+    }
+}
