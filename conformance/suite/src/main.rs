@@ -80,22 +80,42 @@ fn run_suite(
     cpi: &Path,
     only: Vec<String>,
     call_timeout: Duration,
-) -> Result<Summary, String> {
+) -> Result<Summary, NotRun> {
     // An unknown --only is an error before any cloud starts.
-    suite::select(&only)?;
-    let (registry, env) =
-        start(cloud, cpi).map_err(|e| format!("{} not run: {e}", cloud.binary()))?;
+    suite::select(&only).map_err(NotRun::Broken)?;
+    let (registry, env) = start(cloud, cpi)
+        .map_err(|e| NotRun::Missing(format!("{} not run: {e}", cloud.binary())))?;
     let options = Options {
         only,
         call_bound: call_timeout,
     };
     let mut out = std::io::stdout();
-    suite::run(env.as_ref(), &registry, &options, &mut out)
+    suite::run(env.as_ref(), &registry, &options, &mut out).map_err(|e| {
+        NotRun::Broken(format!(
+            "{} failed before its first check: {e}",
+            cloud.binary()
+        ))
+    })
+}
+
+/// Why a suite did not run: the cloud could not start (excusable with
+/// `--allow-missing`), or the CPI failed before any check (never excused).
+enum NotRun {
+    Missing(String),
+    Broken(String),
+}
+
+impl std::fmt::Display for NotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRun::Missing(m) | NotRun::Broken(m) => f.write_str(m),
+        }
+    }
 }
 
 fn run(cloud: &str, cpi: &Path, only: Vec<String>, call_timeout: Duration) -> Result<bool, String> {
     let cloud = clouds::find(cloud)?;
-    let summary = run_suite(cloud, cpi, only, call_timeout)?;
+    let summary = run_suite(cloud, cpi, only, call_timeout).map_err(|e| e.to_string())?;
     println!("{}", summary.line());
     Ok(summary.count(Status::Fail) == 0)
 }
@@ -137,14 +157,15 @@ fn demo(
                 lines.push(summary.line());
             }
             Err(e) => {
-                let counted = if allow_missing {
+                let excused = allow_missing && matches!(e, NotRun::Missing(_));
+                let counted = if excused {
                     "allowed by --allow-missing"
                 } else {
                     "counted as a failure"
                 };
                 let line = format!("{e} ({counted})");
                 println!("{line}\n");
-                if !allow_missing {
+                if !excused {
                     failed += 1;
                 }
                 lines.push(line);

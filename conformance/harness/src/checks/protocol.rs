@@ -168,7 +168,11 @@ fn result_shapes(ctx: &mut Ctx, cpi: &Cpi) -> Outcome {
         Value::is_null,
     )?;
     ctx.forget_vm(&vm);
-    ctx.delete_stemcell(&stemcell)?;
+    shape(
+        ctx.reply(cpi, "delete_stemcell", vec![json!(stemcell)])?,
+        "delete_stemcell",
+        Value::is_null,
+    )?;
     Ok(())
 }
 
