@@ -38,20 +38,49 @@ fn main() {
         fake.addr(),
         root.display()
     );
-    // Serve until stdin closes or the process is killed.
-    let mut buf = String::new();
-    while std::io::stdin()
-        .read_line(&mut buf)
-        .map(|n| n > 0)
-        .unwrap_or(false)
-    {
-        buf.clear();
+    // Serve until SIGTERM or SIGINT (or stdin closing, when asked), then
+    // drop the fake: that destroys the containers and their bind mounts.
+    let stop = stop_pipe();
+    if std::env::var_os("FAKE_GARDEN_EXIT_ON_EOF").is_some() {
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            notify(stop.1);
+        });
     }
-    if std::env::var_os("FAKE_GARDEN_EXIT_ON_EOF").is_none() {
-        loop {
-            std::thread::park();
+    let mut byte = [0u8; 1];
+    // SAFETY: reading one byte from the pipe's read end into a local buffer.
+    while unsafe { libc::read(stop.0, byte.as_mut_ptr().cast(), 1) } < 0 {}
+    drop(fake);
+}
+
+static STOP_WRITE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    notify(STOP_WRITE_FD.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+fn notify(fd: libc::c_int) {
+    let b = [1u8];
+    // SAFETY: write(2) is async-signal-safe; one byte from a local buffer.
+    unsafe { libc::write(fd, b.as_ptr().cast(), 1) };
+}
+
+/// A pipe the signal handler writes to (the self-pipe trick).
+fn stop_pipe() -> (libc::c_int, libc::c_int) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two-int array; signal(2) installs a handler
+    // that only calls write(2).
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            die("cannot make a pipe");
         }
+        STOP_WRITE_FD.store(fds[1], std::sync::atomic::Ordering::SeqCst);
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGINT, handler);
     }
+    (fds[0], fds[1])
 }
 
 fn die(msg: &str) -> ! {
