@@ -89,7 +89,9 @@ impl Stemcells for OpenStack {
 
 impl Vms for OpenStack {
     async fn create_vm(&self, args: CreateVm) -> Result<CreatedVm> {
-        crate::vm::create(self, args).await.context("create_vm")
+        crate::vm_create::create(self, args)
+            .await
+            .context("create_vm")
     }
     async fn delete_vm(&self, cid: VmCid) -> Result<()> {
         crate::vm::delete(self, &cid)
@@ -164,12 +166,12 @@ impl Disks for OpenStack {
 
 impl Snapshots for OpenStack {
     async fn snapshot_disk(&self, disk: DiskCid, metadata: Metadata) -> Result<SnapshotCid> {
-        crate::disk::snapshot(self, &disk, &metadata)
+        crate::snapshot::create(self, &disk, &metadata)
             .await
             .with_context(|| format!("snapshot_disk {disk}"))
     }
     async fn delete_snapshot(&self, cid: SnapshotCid) -> Result<()> {
-        crate::disk::delete_snapshot(self, &cid)
+        crate::snapshot::delete(self, &cid)
             .await
             .with_context(|| format!("delete_snapshot {cid}"))
     }

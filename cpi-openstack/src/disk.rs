@@ -1,4 +1,4 @@
-//! Persistent disks as Cinder volumes, attached through Nova; snapshots.
+//! Persistent disks as Cinder volumes, attached through Nova.
 
 use crate::cloud::OpenStack;
 use crate::nova;
@@ -17,7 +17,7 @@ struct DiskProps {
     volume_type: Option<String>,
 }
 
-async fn volume(session: &Session, id: &str) -> Result<Option<Volume>> {
+pub(crate) async fn volume(session: &Session, id: &str) -> Result<Option<Volume>> {
     Ok(session
         .get::<VolumeBody>(Service::Volume, &format!("/volumes/{id}"))
         .await?
@@ -93,7 +93,10 @@ pub async fn create(cloud: &OpenStack, args: CreateDisk) -> Result<DiskCid> {
 
 /// POSTs a create once; after a 5xx or a lost answer, looks it up by its
 /// unique name (`lookup`) before one more try.
-async fn create_once<Made: serde::de::DeserializeOwned, Found: serde::de::DeserializeOwned>(
+pub(crate) async fn create_once<
+    Made: serde::de::DeserializeOwned,
+    Found: serde::de::DeserializeOwned,
+>(
     session: &Session,
     path: &str,
     body: &Value,
@@ -363,116 +366,4 @@ pub async fn set_metadata(cloud: &OpenStack, cid: &DiskCid, metadata: &Metadata)
     } else {
         Err(Error::disk_not_found(cid))
     }
-}
-
-async fn snapshot_status(session: &Session, id: &str) -> Result<Option<Snapshot>> {
-    Ok(session
-        .get::<SnapshotBody>(Service::Volume, &format!("/snapshots/{id}"))
-        .await?
-        .map(|b| b.snapshot))
-}
-
-async fn wait_snapshot(cloud: &OpenStack, id: &str, target: Target<'_>, what: &str) -> Result<()> {
-    let session = cloud.session()?;
-    waits::until(
-        &format!("snapshot {id} to {what}"),
-        cloud.wait_backoff(),
-        target,
-        || async {
-            Ok(match snapshot_status(session, id).await? {
-                Some(s) => Seen::Status {
-                    status: s.status,
-                    fault: None,
-                },
-                None => Seen::Gone,
-            })
-        },
-    )
-    .await
-}
-
-pub async fn snapshot(
-    cloud: &OpenStack,
-    disk: &DiskCid,
-    metadata: &Metadata,
-) -> Result<SnapshotCid> {
-    let session = cloud.session()?;
-    volume(session, disk.as_str())
-        .await?
-        .ok_or_else(|| Error::disk_not_found(disk))?;
-    let name = format!("snapshot-{}", uuid::Uuid::new_v4());
-    let description = ["deployment", "job", "index"]
-        .iter()
-        .filter_map(|k| metadata.get(k))
-        .collect::<Vec<_>>()
-        .join("/");
-    let body = json!({"snapshot": {"volume_id": disk.as_str(), "name": name, "description": description, "force": true}});
-    let id = create_once(
-        session,
-        "/snapshots",
-        &body,
-        &format!("/snapshots/detail?name={name}"),
-        |b: SnapshotBody| b.snapshot.id,
-        |b: SnapshotsBody| b.snapshots.into_iter().next().map(|s| s.id),
-    )
-    .await?;
-    let finish = async {
-        wait_snapshot(
-            cloud,
-            &id,
-            Target::Status(&["available"]),
-            "become available",
-        )
-        .await?;
-        let values: Map<String, Value> = metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        session
-            .act(
-                Method::POST,
-                Service::Volume,
-                &format!("/snapshots/{id}/metadata"),
-                Some(&json!({"metadata": values})),
-            )
-            .await?;
-        Ok::<_, Error>(())
-    };
-    if let Err(e) = finish.await {
-        let removed = async {
-            session
-                .act(
-                    Method::DELETE,
-                    Service::Volume,
-                    &format!("/snapshots/{id}"),
-                    None,
-                )
-                .await?;
-            wait_snapshot(cloud, &id, Target::Gone, "be deleted").await
-        };
-        if let Err(e) = removed.await {
-            tracing::warn!("cleaning up snapshot {id}: {}", e.message());
-        }
-        return Err(e);
-    }
-    Ok(SnapshotCid::new(id))
-}
-
-pub async fn delete_snapshot(cloud: &OpenStack, cid: &SnapshotCid) -> Result<()> {
-    let session = cloud.session()?;
-    if snapshot_status(session, cid.as_str()).await?.is_none() {
-        return Ok(());
-    }
-    if !session
-        .act(
-            Method::DELETE,
-            Service::Volume,
-            &format!("/snapshots/{cid}"),
-            None,
-        )
-        .await?
-    {
-        return Ok(());
-    }
-    wait_snapshot(cloud, cid.as_str(), Target::Gone, "be deleted").await
 }

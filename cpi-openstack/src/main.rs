@@ -5,12 +5,15 @@ mod config;
 mod disk;
 mod error;
 mod image_stream;
+mod keystone;
 mod network;
 mod nova;
 mod session;
+mod snapshot;
 mod stemcell;
 mod types;
 mod vm;
+mod vm_create;
 mod waits;
 
 fn main() {

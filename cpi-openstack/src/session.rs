@@ -1,6 +1,6 @@
-//! One authenticated session for the whole call: the Keystone v3 token, the
-//! service catalog and endpoint choice, TLS, and sending typed requests with
-//! the retry rules below. Every request to OpenStack goes through here.
+//! One authenticated session for the whole call: TLS, the token and catalog
+//! (asked for in `keystone.rs`), and sending typed requests with the retry
+//! rules below. Every request to OpenStack goes through here.
 //!
 //! Retries: reads, deletes and idempotent actions are retried on 5xx, 429,
 //! 413 and lost connections; creates only on 429/413 (refused, so nothing was
@@ -9,11 +9,12 @@
 
 use crate::config::OpenStackOptions;
 use crate::error::{cloud_message, OsError};
+use crate::keystone::Auth;
 use cpi::wait::{retry, Backoff, Verdict};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +31,7 @@ pub enum Service {
 }
 
 impl Service {
-    fn catalog_types(self) -> &'static [&'static str] {
+    pub(crate) fn catalog_types(self) -> &'static [&'static str] {
         match self {
             Service::Compute => &["compute"],
             // Real clouds list Cinder as `volumev3`; newer ones also as `block-storage`.
@@ -40,7 +41,7 @@ impl Service {
         }
     }
     /// Glance and Neutron list an unversioned root in the catalog.
-    fn version_suffix(self) -> &'static str {
+    pub(crate) fn version_suffix(self) -> &'static str {
         match self {
             Service::Image => "/v2",
             Service::Network => "/v2.0",
@@ -57,43 +58,10 @@ pub enum Repeat {
     Create,
 }
 
-struct Auth {
-    token: String,
-    catalog: Vec<CatalogEntry>,
-}
-
-#[derive(Deserialize)]
-struct CatalogEntry {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    endpoints: Vec<Endpoint>,
-}
-
-#[derive(Deserialize)]
-struct Endpoint {
-    interface: String,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    region_id: Option<String>,
-    url: String,
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    token: TokenInfo,
-}
-#[derive(Deserialize)]
-struct TokenInfo {
-    #[serde(default)]
-    catalog: Vec<CatalogEntry>,
-}
-
 pub struct Session {
-    http: reqwest::Client,
-    opts: Arc<OpenStackOptions>,
-    auth: Mutex<Option<Arc<Auth>>>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) opts: Arc<OpenStackOptions>,
+    pub(crate) auth: Mutex<Option<Arc<Auth>>>,
     pub backoff: Backoff,
 }
 
@@ -136,147 +104,6 @@ impl Session {
             auth: Mutex::new(None),
             backoff: Backoff::api(),
         })
-    }
-
-    fn keystone_base(&self) -> String {
-        let url = self.opts.auth_url.trim_end_matches('/');
-        match url.find("/v3") {
-            Some(i) => url[..i + 3].to_owned(),
-            None => format!("{url}/v3"),
-        }
-    }
-
-    fn auth_body(&self) -> Value {
-        let o = &*self.opts;
-        if let (Some(id), Some(secret)) = (
-            &o.application_credential_id,
-            &o.application_credential_secret,
-        ) {
-            return json!({"auth": {"identity": {"methods": ["application_credential"],
-                "application_credential": {"id": id, "secret": secret.expose()}}}});
-        }
-        let domain = |fallback: &Option<String>| match o.domain.as_ref().or(fallback.as_ref()) {
-            Some(name) => json!({"name": name}),
-            None => json!({"id": "default"}),
-        };
-        let project = match (&o.project_id, o.project.as_ref().or(o.tenant.as_ref())) {
-            (Some(id), _) => json!({"id": id}),
-            (None, Some(name)) => json!({"name": name, "domain": domain(&o.project_domain_name)}),
-            (None, None) => Value::Null,
-        };
-        let mut body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": o.username, "domain": domain(&o.user_domain_name),
-            "password": o.api_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default()}}}}});
-        if !project.is_null() {
-            body["auth"]["scope"] = json!({"project": project});
-        }
-        body
-    }
-
-    /// The token and catalog, asking Keystone once per process.
-    async fn auth(&self) -> Result<Arc<Auth>, OsError> {
-        if let Some(a) = self.auth.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return Ok(a);
-        }
-        let url = format!("{}/auth/tokens", self.keystone_base());
-        let body = self.auth_body();
-        let resp = retry(
-            "Keystone token request",
-            self.backoff,
-            transient_only,
-            || async {
-                let resp = self
-                    .http
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| cpi::Error::from(transport("POST /v3/auth/tokens", &e)))?;
-                let status = resp.status();
-                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                    let message = cloud_message(&resp.text().await.unwrap_or_default());
-                    let what = "POST /v3/auth/tokens".to_owned();
-                    return Err(OsError::Status {
-                        what,
-                        status: status.as_u16(),
-                        message,
-                    }
-                    .into());
-                }
-                Ok(resp)
-            },
-        )
-        .await
-        .map_err(|e| OsError::Auth(e.message().to_owned()))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(OsError::Auth(format!(
-                "Keystone answered {}: {}",
-                status.as_u16(),
-                cloud_message(&text)
-            )));
-        }
-        let token = resp
-            .headers()
-            .get("X-Subject-Token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| OsError::Auth("Keystone answered without X-Subject-Token".into()))?;
-        cpi::secret::register(&token);
-        let info: TokenBody = resp
-            .json()
-            .await
-            .map_err(|e| OsError::Auth(format!("token body: {e}")))?;
-        let auth = Arc::new(Auth {
-            token,
-            catalog: info.token.catalog,
-        });
-        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth.clone());
-        Ok(auth)
-    }
-
-    fn endpoint(&self, auth: &Auth, service: Service) -> Result<String, OsError> {
-        let interface = self.opts.interface();
-        let region = self.opts.region.as_deref();
-        for kind in service.catalog_types() {
-            let matches: Vec<&Endpoint> = auth
-                .catalog
-                .iter()
-                .filter(|e| e.kind == *kind)
-                .flat_map(|e| e.endpoints.iter())
-                .filter(|e| e.interface == interface)
-                .filter(|e| {
-                    region.is_none_or(|r| {
-                        e.region.as_deref() == Some(r) || e.region_id.as_deref() == Some(r)
-                    })
-                })
-                .collect();
-            match matches.as_slice() {
-                [] => continue,
-                [one] => {
-                    let base = one.url.trim_end_matches('/');
-                    let suffix = service.version_suffix();
-                    return Ok(if suffix.is_empty() || base.ends_with(suffix) {
-                        base.to_owned()
-                    } else {
-                        format!("{base}{suffix}")
-                    });
-                }
-                _ => {
-                    return Err(OsError::Catalog(format!(
-                        "Multiple endpoints found for '{kind}' ({interface}); set openstack.region"
-                    )))
-                }
-            }
-        }
-        Err(OsError::Catalog(format!(
-            "no '{}' endpoint with interface '{interface}'{}",
-            service.catalog_types()[0],
-            region
-                .map(|r| format!(" in region '{r}'"))
-                .unwrap_or_default()
-        )))
     }
 
     /// Sends one request; answers the response of a 2xx, `None` for a 404,
@@ -454,7 +281,7 @@ async fn decode<T: DeserializeOwned>(path: &str, resp: reqwest::Response) -> Res
 }
 
 /// A transport error without the URL (it may carry a query worth hiding).
-fn transport(what: &str, e: &reqwest::Error) -> OsError {
+pub(crate) fn transport(what: &str, e: &reqwest::Error) -> OsError {
     let mut message = e.to_string();
     if let Some(u) = e.url() {
         message = message.replace(u.as_str(), "the endpoint");
@@ -470,7 +297,7 @@ fn transport(what: &str, e: &reqwest::Error) -> OsError {
     }
 }
 
-fn transient_only(e: &cpi::Error) -> Verdict {
+pub(crate) fn transient_only(e: &cpi::Error) -> Verdict {
     if e.ok_to_retry() {
         Verdict::Retry
     } else {
