@@ -4,10 +4,12 @@
 //! with the hijacked process stream real Garden uses, fault injection, and
 //! the conformance [`harness::Environment`] for cpi-warden.
 
+pub mod control;
 pub mod environment;
 pub mod faults;
 pub mod http;
 pub mod mounts;
+pub mod processes;
 pub mod server;
 pub mod shell;
 pub mod state;

@@ -1,14 +1,13 @@
 //! Connections and routes: the Garden API as the warden CPI uses it, the
 //! hijacked process stream, and the fake's own `/_fake/*` control routes.
 
-use crate::faults::{FaultAction, FaultRule};
+use crate::faults::FaultAction;
 use crate::http::{self, Io, Request};
 use crate::shell;
-use crate::state::{ContainerSpec, GardenError, ProcessRecord, Shared};
+use crate::state::{ContainerSpec, GardenError, Shared};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::BufReader;
 
 /// Serves one connection until it closes (keep-alive), or hands it over to
 /// a process stream.
@@ -70,8 +69,8 @@ pub async fn serve_conn<S: Io + 'static>(stream: S, state: Shared) {
             None => {}
         }
         match route {
-            "run" => return run_process(conn, req, state).await,
-            "attach" => return attach(conn, req, state).await,
+            "run" => return crate::processes::run_process(conn, req, state).await,
+            "attach" => return crate::processes::attach(conn, req, state).await,
             _ => {}
         }
         let close = req.wants_close();
@@ -94,7 +93,7 @@ pub async fn serve_conn<S: Io + 'static>(stream: S, state: Shared) {
     }
 }
 
-enum Reply {
+pub enum Reply {
     Json(Value),
     Tar(Vec<u8>),
 }
@@ -125,7 +124,7 @@ pub fn route_name(req: &Request) -> &'static str {
     }
 }
 
-fn body_json(req: &Request) -> Result<Value, GardenError> {
+pub fn body_json(req: &Request) -> Result<Value, GardenError> {
     if req.body.is_empty() {
         return Ok(json!({}));
     }
@@ -138,7 +137,7 @@ fn body_json(req: &Request) -> Result<Value, GardenError> {
 }
 
 /// Go decodes JSON keys case-insensitively: so does the fake.
-fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+pub fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_object()?
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -150,7 +149,7 @@ fn handle(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
     let h = seg.get(1).map(String::as_str).unwrap_or("");
     let route = route_name(req);
     match route {
-        "_fake" => return control(req, state),
+        "_fake" => return crate::control::control(req, state),
         "ping" => return Ok(Reply::Json(json!({}))),
         "capacity" => {
             return Ok(Reply::Json(
@@ -301,195 +300,5 @@ fn lower_keys(v: Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.into_iter().map(lower_keys).collect()),
         other => other,
-    }
-}
-
-/// `POST /containers/:h/processes`: runs the command at once on the
-/// container dir, writes 201 + a chunked header, then raw NDJSON on the
-/// hijacked connection: the ids, then (after the process ends) the exit.
-async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, state: Shared) {
-    let spec = body_json(&req).unwrap_or_default();
-    let h = req.segments[1].clone();
-    let path = get_ci(&spec, "path")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let args: Vec<String> = get_ci(&spec, "args")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let found = {
-        let s = state.lock().unwrap();
-        s.container(&h).map(|c| (c.rootfs(), c.gone.subscribe()))
-    };
-    let (rootfs, mut gone) = match found {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = http::write_response(
-                conn.get_mut(),
-                e.status,
-                "application/json",
-                e.body().to_string().as_bytes(),
-            )
-            .await;
-            return;
-        }
-    };
-    let outcome = shell::run(&rootfs, &path, &args);
-    let pid = get_ci(&spec, "id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let stream_id = "1".to_owned();
-    {
-        let mut s = state.lock().unwrap();
-        if let Ok(c) = s.container_mut(&h) {
-            c.processes.push(pid.clone());
-            if outcome.long_running {
-                c.agent_started = true;
-            }
-        }
-        s.processes.insert(
-            format!("{pid}/{stream_id}"),
-            ProcessRecord {
-                handle: h.clone(),
-                stdout: outcome.stdout,
-                stderr: outcome.stderr,
-                long_running: outcome.long_running,
-                attached: 0,
-            },
-        );
-    }
-    use tokio::io::AsyncWriteExt;
-    let w = conn.get_mut();
-    if http::write_hijack_head(w, 201).await.is_err() {
-        return;
-    }
-    let first = format!("{}\n", json!({"process_id": pid, "stream_id": stream_id}));
-    if w.write_all(first.as_bytes()).await.is_err() || w.flush().await.is_err() {
-        return;
-    }
-    if outcome.long_running {
-        // Runs until the container goes or the client hangs up; stdin
-        // payloads the client sends are read and ignored.
-        let mut sink = Vec::new();
-        tokio::select! {
-            _ = gone.wait_for(|g| *g) => {}
-            _ = conn.read_to_end(&mut sink) => {}
-        }
-        return;
-    }
-    if let Ok(c) = state.lock().unwrap().container_mut(&h) {
-        c.processes.retain(|p| p != &pid);
-    }
-    let last = format!(
-        "{}\n",
-        json!({"process_id": pid, "exit_status": outcome.exit})
-    );
-    let w = conn.get_mut();
-    let _ = w.write_all(last.as_bytes()).await;
-    let _ = w.flush().await;
-    // Drain what the client still sends (stdin close) until it hangs up.
-    let mut line = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), async {
-        while conn
-            .read_line(&mut line)
-            .await
-            .map(|n| n > 0)
-            .unwrap_or(false)
-        {
-            line.clear();
-        }
-    })
-    .await;
-}
-
-/// `GET …/processes/:pid/attaches/:sid/stdout|stderr`: 200 + the same
-/// header, the process's output raw, then the connection is closed.
-async fn attach<S: Io + 'static>(mut conn: BufReader<S>, req: Request, state: Shared) {
-    use tokio::io::AsyncWriteExt;
-    let key = format!("{}/{}", req.segments[3], req.segments[5]);
-    let which = req.segments[6].clone();
-    let found = {
-        let mut s = state.lock().unwrap();
-        let record = s.processes.get_mut(&key).map(|p| {
-            p.attached += 1;
-            let data = if which == "stderr" {
-                std::mem::take(&mut p.stderr)
-            } else {
-                std::mem::take(&mut p.stdout)
-            };
-            (data, p.long_running, p.attached >= 2, p.handle.clone())
-        });
-        if let Some((_, _, true, _)) = &record {
-            s.processes.remove(&key);
-        }
-        record.map(|(d, l, _, h)| (d, l, s.containers.get(&h).map(|c| c.gone.subscribe())))
-    };
-    let Some((data, long_running, gone)) = found else {
-        let e = GardenError {
-            status: 404,
-            kind: "ProcessNotFoundError",
-            message: format!("unknown process: {}", req.segments[3]),
-            handle: req.segments[1].clone(),
-        };
-        let _ = http::write_response(
-            conn.get_mut(),
-            404,
-            "application/json",
-            e.body().to_string().as_bytes(),
-        )
-        .await;
-        return;
-    };
-    let w = conn.get_mut();
-    if http::write_hijack_head(w, 200).await.is_err() {
-        return;
-    }
-    let _ = w.write_all(&data).await;
-    let _ = w.flush().await;
-    if long_running {
-        if let Some(mut g) = gone {
-            let _ = g.wait_for(|g| *g).await;
-        }
-    }
-}
-
-/// `/_fake/faults` (POST a rule, DELETE all), `/_fake/inventory`, `/_fake/calls`.
-fn control(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
-    let mut s = state.lock().unwrap();
-    let what = req.segments.get(1).map(String::as_str).unwrap_or("");
-    match (req.method.as_str(), what) {
-        ("POST", "faults") => {
-            let rule: FaultRule = serde_json::from_slice(&req.body).map_err(|e| GardenError {
-                status: 400,
-                kind: "",
-                message: format!("bad fault rule: {e}"),
-                handle: String::new(),
-            })?;
-            s.faults.add(rule);
-            Ok(Reply::Json(json!({})))
-        }
-        ("DELETE", "faults") => {
-            s.faults.clear();
-            Ok(Reply::Json(json!({})))
-        }
-        ("GET", "inventory") => {
-            let containers: BTreeMap<&String, Value> =
-                s.containers.iter().map(|(h, c)| (h, c.info())).collect();
-            Ok(Reply::Json(json!({"containers": containers})))
-        }
-        ("GET", "calls") => Ok(Reply::Json(json!(s.calls))),
-        _ => Err(GardenError {
-            status: 404,
-            kind: "",
-            message: "unknown control route".into(),
-            handle: String::new(),
-        }),
     }
 }

@@ -4,58 +4,20 @@
 pub mod error;
 pub mod http;
 pub mod processes;
+pub mod types;
 
 pub use error::GardenError;
 pub use http::Endpoint;
 pub use processes::{ProcessResult, ProcessSpec};
+pub use types::{BindMount, ContainerInfo, ContainerSpec};
 
 use cpi::wait::{retry, Backoff, Verdict};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How long one request may take, start to end.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Garden's `BindMount` (snake_case on the wire; mode 1 = RW, origin 0 = host).
-#[derive(Clone, Debug, Serialize)]
-pub struct BindMount {
-    pub src_path: String,
-    pub dst_path: String,
-    pub mode: u8,
-    pub origin: u8,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ContainerSpec {
-    pub handle: String,
-    pub rootfs: String,
-    pub image: Value,
-    pub bind_mounts: Vec<BindMount>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub network: String,
-    pub properties: BTreeMap<String, String>,
-    pub privileged: bool,
-}
-
-/// The parts of `ContainerInfo` the CPI reads. Go decodes keys
-/// case-insensitively and takes `null` for lists; so does this.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct ContainerInfo {
-    #[serde(default, alias = "State", alias = "state")]
-    pub state: String,
-    #[serde(default, alias = "ContainerIP", alias = "container_ip")]
-    pub container_ip: String,
-    #[serde(default, alias = "Properties", deserialize_with = "null_default")]
-    pub properties: BTreeMap<String, String>,
-}
-
-fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
-    d: D,
-) -> Result<T, D::Error> {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
 
 pub struct Garden {
     endpoint: Endpoint,

@@ -1,0 +1,43 @@
+//! The fake's own routes under `/_fake/`: faults and inventory, for the
+//! standalone binary (in-process users call [`crate::FakeGarden`] instead).
+
+use crate::faults::FaultRule;
+use crate::http::Request;
+use crate::server::Reply;
+use crate::state::{GardenError, Shared};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// `/_fake/faults` (POST a rule, DELETE all), `/_fake/inventory`, `/_fake/calls`.
+pub fn control(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
+    let mut s = state.lock().unwrap();
+    let what = req.segments.get(1).map(String::as_str).unwrap_or("");
+    match (req.method.as_str(), what) {
+        ("POST", "faults") => {
+            let rule: FaultRule = serde_json::from_slice(&req.body).map_err(|e| GardenError {
+                status: 400,
+                kind: "",
+                message: format!("bad fault rule: {e}"),
+                handle: String::new(),
+            })?;
+            s.faults.add(rule);
+            Ok(Reply::Json(json!({})))
+        }
+        ("DELETE", "faults") => {
+            s.faults.clear();
+            Ok(Reply::Json(json!({})))
+        }
+        ("GET", "inventory") => {
+            let containers: BTreeMap<&String, Value> =
+                s.containers.iter().map(|(h, c)| (h, c.info())).collect();
+            Ok(Reply::Json(json!({"containers": containers})))
+        }
+        ("GET", "calls") => Ok(Reply::Json(json!(s.calls))),
+        _ => Err(GardenError {
+            status: 404,
+            kind: "",
+            message: "unknown control route".into(),
+            handle: String::new(),
+        }),
+    }
+}
