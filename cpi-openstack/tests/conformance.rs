@@ -23,24 +23,10 @@ fn the_conformance_suite_passes_on_the_fake() {
     let summary = run(&*env, &registry, &options, &mut out).expect("suite runs");
     let text = String::from_utf8_lossy(&out);
     println!("{text}\n{}", summary.line());
-    // Known disagreement, reported to the suite: OpenStack keys registry
-    // settings by server name (`vm-<uuid>`, what the agent reads from its
-    // user data), not by the VM cid; `Environment::registry_key` says so, and
-    // until the two registry checks ask it they fail here with this reason.
-    let registry_keyed_by_cid = |r: &&harness::suite::CheckResult| {
-        matches!(
-            r.id.as_str(),
-            "vms/settings_registry_v1" | "disks/attach_updates_registry_v1"
-        ) && r
-            .reason
-            .as_deref()
-            .is_some_and(|m| m.contains("the registry holds no settings for VM"))
-    };
     let failed: Vec<_> = summary
         .results
         .iter()
         .filter(|r| r.status == Status::Fail)
-        .filter(|r| !registry_keyed_by_cid(r))
         .map(|r| r.id.clone())
         .collect();
     assert!(failed.is_empty(), "failed: {failed:?}\n{text}");
