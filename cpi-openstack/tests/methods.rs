@@ -408,3 +408,34 @@ fn delete_vm_of_a_vanished_server_removes_the_ports_made_for_it() {
     w.ok("delete_vm", vec![json!(vm)]);
     assert!(w.fake.ports().is_empty(), "{:?}", w.fake.ports());
 }
+
+#[test]
+fn project_id_scope_without_a_domain() {
+    let w = world_with(|p| {
+        let o = p["openstack"].as_object_mut().unwrap();
+        o.remove("domain");
+        o.remove("project");
+        o.insert("project_id".into(), json!(fake_openstack::PROJECT_ID));
+    });
+    assert_eq!(
+        w.ok(
+            "has_disk",
+            vec![json!("00000000-0000-0000-0000-000000000000")]
+        ),
+        json!(false)
+    );
+}
+
+#[test]
+fn a_bad_ca_certificate_is_a_config_error_before_any_request() {
+    let w = world();
+    let ca = w.dir.path().join("cacert.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let e = w.err("has_vm", vec![json!("x")]);
+    assert_eq!(e.kind, "Bosh::Clouds::CpiError", "{}", e.message);
+    assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
+}
