@@ -117,22 +117,22 @@ impl<'a> Ctx<'a> {
         json!({"default": self.env.dynamic_network()})
     }
 
-    /// The registry key of a VM's settings: its cid, or the server name its
+    /// The registry key of a VM's settings: what the environment says
+    /// (`Environment::registry_key`), else its cid, else the server name its
     /// user data gives (the OpenStack CPI keys the registry by server name,
     /// and the agent looks itself up by that name).
     pub fn registry_key(&self, vm: &str) -> String {
-        if self.registry.settings(vm).is_some() {
-            return vm.to_owned();
-        }
-        self.env
-            .agent_settings(vm)
-            .and_then(|ud| {
-                ud.pointer("/server/name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .filter(|name| self.registry.settings(name).is_some())
-            .unwrap_or_else(|| vm.to_owned())
+        let said = self.env.registry_key(vm);
+        let server_name = self.env.agent_settings(vm).and_then(|ud| {
+            ud.pointer("/server/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        [Some(said.clone()), Some(vm.to_owned()), server_name]
+            .into_iter()
+            .flatten()
+            .find(|key| self.registry.settings(key).is_some())
+            .unwrap_or(said)
     }
 
     // ---- Calls ----
