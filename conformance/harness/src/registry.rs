@@ -200,3 +200,71 @@ async fn delete_settings(
         .remove(&id);
     (StatusCode::OK, Json(json!({"status": "ok"})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// One raw HTTP/1.1 request; answers (status, body).
+    fn http(
+        reg: &RegistryServer,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: &str,
+    ) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", reg.endpoint().port)).unwrap();
+        let auth = auth
+            .map(|(u, p)| {
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                format!("Authorization: Basic {token}\r\n")
+            })
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: registry\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    #[test]
+    fn keeps_settings_behind_basic_auth() {
+        let reg = RegistryServer::start().unwrap();
+        let ep = reg.endpoint().clone();
+        let good = Some((ep.username.as_str(), ep.password.as_str()));
+        let path = "/instances/vm-1/settings";
+        assert_eq!(
+            http(&reg, "PUT", path, Some((&ep.username, "wrong")), "{}").0,
+            401
+        );
+        assert_eq!(http(&reg, "GET", path, None, "").0, 401);
+        assert_eq!(
+            http(&reg, "PUT", path, good, r#"{"agent_id":"a-1"}"#).0,
+            200
+        );
+        let (status, body) = http(&reg, "GET", path, good, "");
+        assert_eq!(status, 200);
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            doc,
+            json!({"settings": "{\"agent_id\":\"a-1\"}", "status": "ok"})
+        );
+        assert_eq!(
+            reg.settings("vm-1").unwrap().unwrap(),
+            json!({"agent_id": "a-1"})
+        );
+        assert_eq!(http(&reg, "DELETE", path, good, "").0, 200);
+        assert_eq!(http(&reg, "GET", path, good, "").0, 404);
+        assert!(reg.instances().is_empty());
+    }
+}
