@@ -128,6 +128,11 @@ impl FakeOpenStack {
         self.shared.state().transition_polls = polls;
     }
 
+    /// Time before a transitional state may settle, on top of the reads.
+    pub fn set_transition_delay(&self, delay: std::time::Duration) {
+        self.shared.state().transition_delay = delay;
+    }
+
     /// Every request so far, as "METHOD /path?query".
     pub fn calls(&self) -> Vec<String> {
         self.shared.state().calls.clone()
@@ -187,18 +192,7 @@ impl FakeOpenStack {
     }
     /// Removes a server behind the CPI's back.
     pub fn destroy_server(&self, id: &str) {
-        let mut s = self.shared.state();
-        s.transition(Kind::Server, id, "DELETED", None);
-        let polls = s.transition_polls;
-        if let Some(e) = s.servers.get_mut(id) {
-            e.pending = Some(state::Pending {
-                to: None,
-                polls: polls.max(1),
-            });
-        }
-        while s.servers.contains_key(id) {
-            s.read(Kind::Server, id);
-        }
+        self.shared.state().remove_now(Kind::Server, id);
     }
     pub fn write_file(&self, volume: &str, name: &str, data: &[u8]) {
         self.shared

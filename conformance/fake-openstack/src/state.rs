@@ -16,6 +16,8 @@ pub struct Pending {
     /// The next status, or None: the resource goes away.
     pub to: Option<String>,
     pub polls: u32,
+    /// And not before this moment (`transition_delay` after the change).
+    pub not_before: std::time::Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,6 +49,8 @@ pub struct State {
     pub disk_files: HashMap<String, BTreeMap<String, Vec<u8>>>,
     /// Reads before a transitional state settles (1: the next read sees it).
     pub transition_polls: u32,
+    /// Time before a transitional state may settle (besides the reads).
+    pub transition_delay: std::time::Duration,
     /// The next transition of these kinds ends in an error status.
     pub fail_next: HashSet<Kind>,
     /// Every request, as "METHOD /path".
@@ -125,10 +129,16 @@ impl State {
         } else {
             to.map(str::to_owned)
         };
+        let delay = self.transition_delay;
         if let Some(e) = self.map(kind).get_mut(id) {
             e.body["status"] = json!(now);
-            e.pending = Some(Pending { to, polls });
-            if polls == 0 {
+            let not_before = std::time::Instant::now() + delay;
+            e.pending = Some(Pending {
+                to,
+                polls,
+                not_before,
+            });
+            if polls == 0 && delay.is_zero() {
                 self.settle(kind, id);
             }
         }
@@ -140,7 +150,7 @@ impl State {
         let due = match &mut self.map(kind).get_mut(id)?.pending {
             Some(p) => {
                 p.polls = p.polls.saturating_sub(1);
-                p.polls == 0
+                p.polls == 0 && std::time::Instant::now() >= p.not_before
             }
             None => false,
         };
@@ -161,6 +171,13 @@ impl State {
                 self.forget(kind, id);
             }
             None => {}
+        }
+    }
+
+    /// Removes a resource at once, with what goes with it.
+    pub fn remove_now(&mut self, kind: Kind, id: &str) {
+        if self.map(kind).remove(id).is_some() {
+            self.forget(kind, id);
         }
     }
 
@@ -242,5 +259,22 @@ mod tests {
         s.transition(Kind::Volume, "v", "deleting", None);
         s.read(Kind::Volume, "v");
         assert!(s.read(Kind::Volume, "v").is_none());
+    }
+
+    #[test]
+    fn a_delay_holds_the_transition_back() {
+        let mut s = State::seeded("pw");
+        s.transition_delay = std::time::Duration::from_secs(3600);
+        s.volumes.insert(
+            "v".into(),
+            Entry {
+                body: json!({"id": "v", "status": ""}),
+                pending: None,
+            },
+        );
+        s.transition(Kind::Volume, "v", "creating", Some("available"));
+        for _ in 0..5 {
+            assert_eq!(s.read(Kind::Volume, "v").unwrap()["status"], "creating");
+        }
     }
 }
