@@ -2,19 +2,20 @@
 //! nothing made, nothing deleted); heavy ones are imported into a snapshot
 //! through the EBS direct APIs and registered as an AMI.
 
-use crate::cloud::{tag_spec, Aws};
+use crate::cloud::{tags, Aws};
 use crate::errors::{is_not_found, sdk};
 use crate::import;
 use crate::props::{tag_pairs, StemcellProps};
 use aws_sdk_ec2::types::{
-    ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, ResourceType,
-    VolumeType,
+    ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, VolumeType,
 };
 use aws_sdk_ec2::Client;
 use cpi::wait::{self, Backoff};
 use cpi::{CreateStemcell, Error, Metadata, Result, StemcellCid};
 
 const LIGHT_SUFFIX: &str = " light";
+/// Tag on an imported image naming the snapshot its root was imported into.
+const SNAPSHOT_TAG: &str = "bosh_imported_snapshot_id";
 
 /// What `create_vm` needs of an image.
 pub struct ImageInfo {
@@ -98,11 +99,22 @@ impl cpi::Stemcells for Aws {
         if cid.as_str().ends_with(LIGHT_SUFFIX) {
             return Ok(());
         }
-        let snapshots: Vec<String> = image
+        // The image's snapshots, and the one it was imported into (named in
+        // a tag: some clouds, moto among them, copy it on RegisterImage).
+        let mut snapshots: Vec<String> = image
             .block_device_mappings()
             .iter()
             .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
             .collect();
+        snapshots.extend(
+            image
+                .tags()
+                .iter()
+                .filter(|t| t.key() == Some(SNAPSHOT_TAG))
+                .filter_map(|t| t.value().map(str::to_owned)),
+        );
+        snapshots.sort();
+        snapshots.dedup();
         match ec2
             .deregister_image()
             .image_id(ami)
@@ -244,34 +256,47 @@ impl Aws {
         if let Some(mode) = props.boot_mode.as_deref() {
             req = req.boot_mode(BootModeValues::from(mode));
         }
-        if let Some(spec) = tag_spec(ResourceType::Image, tag_list) {
-            req = req.tag_specifications(spec);
-        }
         let out = req.send().await.map_err(sdk("RegisterImage"))?;
         let ami = out
             .image_id()
             .ok_or_else(|| Error::cloud("RegisterImage: the response has no image id"))?
             .to_owned();
-        let available = wait::wait_for(
-            format!("image {ami} to be available"),
-            Backoff::resource(),
-            || {
-                let ami = ami.clone();
-                async move {
-                    match describe(ec2, &ami).await? {
-                        Some(i) => match i.state().map(|s| s.as_str()) {
-                            Some("available") => Ok(Some(())),
-                            Some("failed") | Some("error") => {
-                                Err(Error::cloud(format!("image {ami} failed to register")))
+        // Tagged apart rather than in RegisterImage: not every EC2 look-alike
+        // takes tag specifications there.
+        let mut all_tags = tag_list.to_vec();
+        all_tags.push((SNAPSHOT_TAG.to_owned(), snapshot.to_owned()));
+        let tagged = ec2
+            .create_tags()
+            .resources(&ami)
+            .set_tags(Some(tags(&all_tags)))
+            .send()
+            .await
+            .map_err(sdk("CreateTags"));
+        let available = match tagged {
+            Err(e) => Err(e),
+            Ok(_) => {
+                wait::wait_for(
+                    format!("image {ami} to be available"),
+                    Backoff::resource(),
+                    || {
+                        let ami = ami.clone();
+                        async move {
+                            match describe(ec2, &ami).await? {
+                                Some(i) => match i.state().map(|s| s.as_str()) {
+                                    Some("available") => Ok(Some(())),
+                                    Some("failed") | Some("error") => {
+                                        Err(Error::cloud(format!("image {ami} failed to register")))
+                                    }
+                                    _ => Ok(None),
+                                },
+                                None => Ok(None),
                             }
-                            _ => Ok(None),
-                        },
-                        None => Ok(None),
-                    }
-                }
-            },
-        )
-        .await;
+                        }
+                    },
+                )
+                .await
+            }
+        };
         if let Err(e) = available {
             // Leave nothing behind: the image goes, the caller deletes the snapshot.
             if let Err(d) = ec2.deregister_image().image_id(&ami).send().await {

@@ -106,9 +106,23 @@ impl cpi::Vms for Aws {
 
     async fn delete_vm(&self, cid: VmCid) -> Result<()> {
         let ec2 = self.ec2().await?;
+        // The primary ENI is ours (made by create_vm). EC2 deletes it with
+        // the instance (DeleteOnTermination); make sure, for a VM made before
+        // that was set, or a cloud that does not honour it (moto).
+        let primary_eni = instance::find(ec2, cid.as_str()).await?.and_then(|i| {
+            i.network_interfaces()
+                .iter()
+                .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+                .and_then(|n| n.network_interface_id().map(str::to_owned))
+        });
         instance::terminate(ec2, cid.as_str())
             .await
             .context_of("delete_vm", &cid)?;
+        if let Some(eni) = primary_eni {
+            network::delete_eni(ec2, &eni)
+                .await
+                .context_of("delete_vm", &cid)?;
+        }
         if let Some(registry) = self.registry_client()? {
             if let Err(e) = registry.delete(&cid).await {
                 tracing::warn!(
@@ -356,8 +370,14 @@ impl Aws {
         }
         let out = req.send().await.map_err(sdk("RunInstances")).map_err(|e| {
             let e = match code_of(&e) {
-                Some("InvalidInstanceType") | Some("Unsupported") => {
+                Some(c) if c.starts_with("InvalidInstanceType") || c == "Unsupported" => {
                     e.context(format!("cloud_properties.instance_type '{instance_type}'"))
+                }
+                Some(c) if c.starts_with("InvalidKeyPair") => {
+                    e.context("cloud_properties.key_name")
+                }
+                Some(c) if c.starts_with("InvalidAMIID") => {
+                    e.context(format!("stemcell {}", image.id))
                 }
                 _ => e,
             };

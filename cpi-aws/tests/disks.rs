@@ -94,7 +94,7 @@ fn disk_survives_vm_recreation_and_deletes_cleanly() {
         "Bosh::Clouds::DiskNotFound",
     );
     f.ok("delete_stemcell", vec![json!(stemcell)]);
-    assert_eq!(f.env.inventory(), before, "everything made is gone");
+    common::assert_nothing_left(&before, &f.env.inventory());
 }
 
 #[test]

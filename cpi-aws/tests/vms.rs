@@ -30,7 +30,13 @@ fn create_vm_delivers_settings_in_user_data_and_delete_leaves_nothing() {
     assert_eq!(s["networks"]["default"]["ip"], "10.0.0.11");
     assert_eq!(s["networks"]["default"]["use_dhcp"], true);
     assert!(s["networks"]["default"]["mac"].is_string(), "{s}");
-    assert_eq!(s["disks"]["system"], "/dev/xvda");
+    // The root device the image has (moto's RegisterImage keeps /dev/sda1).
+    let root = f
+        .env
+        .inspector()
+        .image_root_device(&f.env.seed().light_ami)
+        .unwrap();
+    assert_eq!(s["disks"]["system"], root);
     assert_eq!(s["disks"]["ephemeral"], "/dev/sdb");
     assert_eq!(s["disks"]["persistent"], json!({}));
     assert_eq!(s["env"], common::Fixture::env_hash());
@@ -190,7 +196,7 @@ fn bad_cloud_properties_fail_naming_the_key_and_leave_nothing() {
     );
     assert!(e.message.contains("instance_type"), "{}", e.message);
     f.ok("delete_stemcell", vec![json!(stemcell)]);
-    assert_eq!(harness::Environment::inventory(&f.env), before);
+    common::assert_nothing_left(&before, &harness::Environment::inventory(&f.env));
 }
 
 #[test]

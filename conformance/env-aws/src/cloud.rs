@@ -374,3 +374,19 @@ impl Inspector {
         })
     }
 }
+
+impl Inspector {
+    /// The root device name EC2 reports for an image.
+    pub fn image_root_device(&self, ami: &str) -> Option<String> {
+        self.rt.block_on(async {
+            let out = self
+                .ec2
+                .describe_images()
+                .image_ids(ami)
+                .send()
+                .await
+                .ok()?;
+            out.images().first()?.root_device_name().map(str::to_owned)
+        })
+    }
+}

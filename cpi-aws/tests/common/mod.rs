@@ -95,3 +95,22 @@ impl Fixture {
             .to_owned()
     }
 }
+
+/// Asserts the cloud holds what it held before, printing only the difference.
+pub fn assert_nothing_left(before: &harness::Inventory, after: &harness::Inventory) {
+    fn diff(kind: &str, a: &[String], b: &[String], out: &mut Vec<String>) {
+        for x in b.iter().filter(|x| !a.contains(x)) {
+            out.push(format!("{kind} left behind: {x}"));
+        }
+        for x in a.iter().filter(|x| !b.contains(x)) {
+            out.push(format!("{kind} gone that was there before: {x}"));
+        }
+    }
+    let mut out = Vec::new();
+    diff("vm", &before.vms, &after.vms, &mut out);
+    diff("disk", &before.disks, &after.disks, &mut out);
+    diff("stemcell", &before.stemcells, &after.stemcells, &mut out);
+    diff("snapshot", &before.snapshots, &after.snapshots, &mut out);
+    diff("other", &before.other, &after.other, &mut out);
+    assert!(out.is_empty(), "{}", out.join("\n"));
+}
