@@ -39,6 +39,7 @@ fn the_whole_suite_passes_against_the_unbroken_reference_cloud() {
 /// Runs `only` with `broken` and expects `failing` to fail.
 fn fails(broken: Break, only: &[&str], failing: &str) {
     let (summary, out) = run(&[broken], only);
+    println!("with {broken:?}:\n{out}");
     assert_eq!(
         summary.status_of(failing),
         Some(Status::Fail),

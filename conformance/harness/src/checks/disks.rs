@@ -49,9 +49,15 @@ pub fn expect_data(ctx: &Ctx, vm: &str, disk: &str, name: &str, data: &[u8]) -> 
 /// The disk is attached to `vm` as the cloud sees it.
 pub fn expect_attached(ctx: &Ctx, disk: &str, vm: Option<&str>) -> Outcome {
     let got = ctx.env.disk_attached_to(disk);
+    let name = |v: Option<&str>| {
+        v.map(|v| format!("VM {v}"))
+            .unwrap_or_else(|| "nothing".into())
+    };
     ensure!(
         got.as_deref() == vm,
-        "the cloud shows disk {disk} attached to {got:?}, expected {vm:?}"
+        "the cloud shows disk {disk} attached to {}, expected {}",
+        name(got.as_deref()),
+        name(vm)
     );
     Ok(())
 }
