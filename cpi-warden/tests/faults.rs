@@ -35,7 +35,7 @@ fn create_vm_failing_after_the_container_exists_leaves_nothing() {
     assert_eq!(e.kind, "Bosh::Clouds::VMCreationFailed", "{}", e.message);
     assert!(e.ok_to_retry);
     assert!(
-        w.env.fake().calls().get("create").is_some(),
+        w.env.fake().calls().contains_key("create"),
         "the container was never created: the fault did not act"
     );
     let inv = w.env.inventory();

@@ -21,10 +21,8 @@ pub fn inside(root: &Path, path: &str) -> PathBuf {
     for c in Path::new(path).components() {
         match c {
             Component::Normal(s) => out.push(s),
-            Component::ParentDir => {
-                if out != root {
-                    out.pop();
-                }
+            Component::ParentDir if out != root => {
+                out.pop();
             }
             _ => {}
         }
