@@ -123,3 +123,53 @@ impl FaultAction {
         FaultAction::LatencyMs(d.as_millis() as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nth_times_and_after_create() {
+        let mut f = Faults::default();
+        f.add(
+            FaultRule::new(&["run"], FaultAction::Status(500))
+                .nth(2)
+                .times(2),
+        );
+        assert_eq!(f.check("info"), None);
+        assert_eq!(f.check("run"), None);
+        assert_eq!(f.check("run"), Some(FaultAction::Status(500)));
+        assert_eq!(f.check("run"), Some(FaultAction::Status(500)));
+        assert_eq!(f.check("run"), None, "spent after two");
+
+        f.add(
+            FaultRule::new(&["stream_in"], FaultAction::Drop)
+                .after_create()
+                .times(1),
+        );
+        assert_eq!(f.check("stream_in"), None, "not armed before a create");
+        f.created();
+        assert_eq!(f.check("stream_in"), Some(FaultAction::Drop));
+        assert_eq!(f.check("stream_in"), None);
+
+        f.add(FaultRule::new(&[], FaultAction::LatencyMs(5)));
+        assert_eq!(f.check("ping"), Some(FaultAction::LatencyMs(5)));
+        assert_eq!(f.check("create"), Some(FaultAction::LatencyMs(5)));
+        f.clear();
+        assert_eq!(f.check("ping"), None);
+    }
+
+    #[test]
+    fn rules_read_from_the_control_route() {
+        let r: FaultRule = serde_json::from_str(
+            r#"{"routes": ["create"], "times": 2, "action": {"status": 503}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.nth, r.times, r.action),
+            (1, Some(2), FaultAction::Status(503))
+        );
+        let r: FaultRule = serde_json::from_str(r#"{"action": "drop"}"#).unwrap();
+        assert_eq!(r.action, FaultAction::Drop);
+    }
+}
