@@ -43,7 +43,7 @@ impl Request {
 const MAX_HEAD: usize = 64 * 1024;
 
 /// Reads one request; None at a clean end of the connection.
-pub async fn read_request<R: AsyncBufRead + Unpin>(r: &mut R) -> io::Result<Option<Request>> {
+pub async fn read_request<S: Io>(r: &mut tokio::io::BufReader<S>) -> io::Result<Option<Request>> {
     let mut line = String::new();
     if r.read_line(&mut line).await? == 0 {
         return Ok(None);
@@ -97,6 +97,16 @@ pub async fn read_request<R: AsyncBufRead + Unpin>(r: &mut R) -> io::Result<Opti
         headers,
         body: Vec::new(),
     };
+    // curl and others wait for this before sending a large body.
+    if req
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        r.get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await?;
+        r.get_mut().flush().await?;
+    }
     if req
         .header("transfer-encoding")
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
