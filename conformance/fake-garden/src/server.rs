@@ -158,15 +158,15 @@ fn handle(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
         }
         _ => {}
     }
+    if route == "create" {
+        let spec: ContainerSpec = serde_json::from_value(lower_keys(body_json(req)?))
+            .map_err(|e| GardenError::server(format!("bad container spec: {e}")))?;
+        return Ok(Reply::Json(
+            json!({"Handle": crate::state::create(state, spec)?}),
+        ));
+    }
     let mut s = state.lock().unwrap();
     let reply = match route {
-        "create" => {
-            let v = body_json(req)?;
-            let lowered = lower_keys(v);
-            let spec: ContainerSpec = serde_json::from_value(lowered)
-                .map_err(|e| GardenError::server(format!("bad container spec: {e}")))?;
-            json!({"Handle": s.create(spec)?})
-        }
         "list" => {
             let wanted: Vec<&(String, String)> = req.query.iter().collect();
             let handles: Vec<&String> = s

@@ -116,6 +116,8 @@ pub struct State {
     pub faults: Faults,
     next_ip: u32,
     next_port: u32,
+    /// Handles and IPs of containers being built.
+    reserved: Vec<(String, String)>,
 }
 
 pub type Shared = Arc<std::sync::Mutex<State>>;
@@ -161,6 +163,7 @@ impl State {
             faults: Faults::default(),
             next_ip: 2,
             next_port: 61000,
+            reserved: Vec::new(),
         }
     }
 
@@ -176,15 +179,16 @@ impl State {
             .ok_or_else(|| GardenError::not_found(handle))
     }
 
-    /// Creates a container: its directory, a copy of the rootfs, its bind
-    /// mounts. Anything made is removed again when a step fails.
-    pub fn create(&mut self, spec: ContainerSpec) -> Result<String, GardenError> {
+    /// Claims a handle and an IP for a container being built, so that two
+    /// creates at once cannot take the same ones.
+    fn reserve(&mut self, spec: &ContainerSpec) -> Result<(String, String), GardenError> {
         let handle = if spec.handle.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
             spec.handle.clone()
         };
-        if self.containers.contains_key(&handle) {
+        if self.containers.contains_key(&handle) || self.reserved.iter().any(|(h, _)| h == &handle)
+        {
             return Err(GardenError::server(format!(
                 "Handle '{handle}' already in use"
             )));
@@ -197,75 +201,19 @@ impl State {
                 format!("10.254.{}.{}", self.next_ip / 256, self.next_ip % 256)
             }
         };
-        if self.containers.values().any(|c| c.ip == ip) {
+        if self.containers.values().any(|c| c.ip == ip)
+            || self.reserved.iter().any(|(_, i)| i == &ip)
+        {
             return Err(GardenError::server(format!(
                 "the requested IP is already allocated: {ip}"
             )));
         }
-        let rootfs_src = if !spec.image.uri.is_empty() {
-            &spec.image.uri
-        } else {
-            &spec.rootfs
-        };
-        let rootfs_src = rootfs_src
-            .trim_start_matches("raw://")
-            .trim_start_matches("file://");
-        let dir = self.root.join(&handle);
-        let made = (|| {
-            if rootfs_src.is_empty() || !Path::new(rootfs_src).is_dir() {
-                return Err(GardenError::server(format!(
-                    "rootfs '{rootfs_src}' is not a directory"
-                )));
-            }
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| GardenError::server(format!("making container dir: {e}")))?;
-            let rootfs = dir.join("rootfs");
-            mounts::tool(
-                "cp",
-                &["-a", &format!("{rootfs_src}/."), &rootfs.to_string_lossy()],
-            )
-            .map_err(|e| GardenError::server(format!("copying rootfs: {e}")))?;
-            for m in spec.bind_mounts.iter().flatten() {
-                let src = if m.origin == 1 {
-                    crate::shell::inside(&rootfs, &m.src_path)
-                } else {
-                    PathBuf::from(&m.src_path)
-                };
-                if !src.exists() {
-                    return Err(GardenError::server(format!(
-                        "bind mount source {} does not exist",
-                        m.src_path
-                    )));
-                }
-                let dst = crate::shell::inside(&rootfs, &m.dst_path);
-                std::fs::create_dir_all(&dst)
-                    .map_err(|e| GardenError::server(format!("making mount point: {e}")))?;
-                mounts::bind(&src, &dst, m.mode == 0).map_err(GardenError::server)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = made {
-            remove_dir(&dir);
-            return Err(e);
-        }
-        let (gone, _) = watch::channel(false);
-        self.containers.insert(
-            handle.clone(),
-            Container {
-                handle: handle.clone(),
-                dir,
-                ip,
-                properties: spec.properties.unwrap_or_default(),
-                bind_mounts: spec.bind_mounts.unwrap_or_default(),
-                stopped: false,
-                agent_started: false,
-                processes: Vec::new(),
-                mapped_ports: Vec::new(),
-                gone,
-            },
-        );
-        self.faults.created();
-        Ok(handle)
+        self.reserved.push((handle.clone(), ip.clone()));
+        Ok((handle, ip))
+    }
+
+    fn unreserve(&mut self, handle: &str) {
+        self.reserved.retain(|(h, _)| h != handle);
     }
 
     pub fn destroy(&mut self, handle: &str) -> Result<(), GardenError> {
@@ -308,4 +256,83 @@ pub fn remove_dir(dir: &Path) {
     if mounts::mounts_under(dir).is_empty() {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Creates a container: its directory, a copy of the rootfs, its bind
+/// mounts, built without holding the state lock (a real rootfs takes a
+/// while to copy). Anything made is removed again when a step fails.
+pub fn create(shared: &Shared, spec: ContainerSpec) -> Result<String, GardenError> {
+    let (handle, ip) = shared.lock().unwrap().reserve(&spec)?;
+    let dir = shared.lock().unwrap().root.join(&handle);
+    let built = build(&dir, &spec);
+    let mut state = shared.lock().unwrap();
+    state.unreserve(&handle);
+    built?;
+    let (gone, _) = watch::channel(false);
+    state.containers.insert(
+        handle.clone(),
+        Container {
+            handle: handle.clone(),
+            dir,
+            ip,
+            properties: spec.properties.unwrap_or_default(),
+            bind_mounts: spec.bind_mounts.unwrap_or_default(),
+            stopped: false,
+            agent_started: false,
+            processes: Vec::new(),
+            mapped_ports: Vec::new(),
+            gone,
+        },
+    );
+    state.faults.created();
+    Ok(handle)
+}
+
+fn build(dir: &Path, spec: &ContainerSpec) -> Result<(), GardenError> {
+    let rootfs_src = if !spec.image.uri.is_empty() {
+        &spec.image.uri
+    } else {
+        &spec.rootfs
+    };
+    let rootfs_src = rootfs_src
+        .trim_start_matches("raw://")
+        .trim_start_matches("file://");
+    let made = (|| {
+        if rootfs_src.is_empty() || !Path::new(rootfs_src).is_dir() {
+            return Err(GardenError::server(format!(
+                "rootfs '{rootfs_src}' is not a directory"
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| GardenError::server(format!("making container dir: {e}")))?;
+        let rootfs = dir.join("rootfs");
+        mounts::tool(
+            "cp",
+            &["-a", &format!("{rootfs_src}/."), &rootfs.to_string_lossy()],
+        )
+        .map_err(|e| GardenError::server(format!("copying rootfs: {e}")))?;
+        for m in spec.bind_mounts.iter().flatten() {
+            let src = if m.origin == 1 {
+                crate::shell::inside(&rootfs, &m.src_path)
+            } else {
+                PathBuf::from(&m.src_path)
+            };
+            if !src.exists() {
+                return Err(GardenError::server(format!(
+                    "bind mount source {} does not exist",
+                    m.src_path
+                )));
+            }
+            let dst = crate::shell::inside(&rootfs, &m.dst_path);
+            std::fs::create_dir_all(&dst)
+                .map_err(|e| GardenError::server(format!("making mount point: {e}")))?;
+            mounts::bind(&src, &dst, m.mode == 0).map_err(GardenError::server)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = made {
+        remove_dir(dir);
+        return Err(e);
+    }
+    Ok(())
 }
