@@ -16,17 +16,28 @@ pub struct SoftLayer {
     pub config: Checked,
     pub ctx: CallContext,
     client: OnceLock<Client>,
+    swift: OnceLock<crate::swift::Swift>,
 }
 
 impl Cloud for SoftLayer {
     const NAME: &'static str = "cpi-softlayer";
     type Config = Config;
 
-    fn info(_config: &Config) -> Info {
-        // Light stemcells only: heavy (softlayer-ovf) import through Swift
-        // is not done, so it is not claimed.
+    fn info(config: &Config) -> Info {
+        // Heavy stemcells (`softlayer-ovf`, as the stemcell builder names
+        // them) are imported through object storage: claimed only when it
+        // is configured.
+        let sl = &config.cloud.properties.softlayer;
+        let swift = sl
+            .swift_endpoint
+            .as_deref()
+            .is_some_and(|e| !e.trim().is_empty());
+        let mut stemcell_formats = vec!["softlayer-light".to_owned()];
+        if swift {
+            stemcell_formats.push("softlayer-ovf".to_owned());
+        }
         Info {
-            stemcell_formats: vec!["softlayer-light".into()],
+            stemcell_formats,
             api_version: 2,
         }
     }
@@ -40,6 +51,7 @@ impl Cloud for SoftLayer {
             config: config.check()?,
             ctx,
             client: OnceLock::new(),
+            swift: OnceLock::new(),
         })
     }
 }
@@ -57,6 +69,22 @@ impl SoftLayer {
             self.config.waits,
         )?;
         Ok(self.client.get_or_init(|| c))
+    }
+
+    /// The object storage client, built on first use; a clear error when
+    /// object storage is not configured.
+    pub fn swift(&self) -> Result<&crate::swift::Swift> {
+        if let Some(s) = self.swift.get() {
+            return Ok(s);
+        }
+        let config = self.config.swift.clone().ok_or_else(|| {
+            Error::cpi(
+                "create_stemcell: a heavy stemcell is imported through object storage: \
+                 set cloud.properties.softlayer.swift_endpoint and swift_username",
+            )
+        })?;
+        let s = crate::swift::Swift::new(config, self.config.waits)?;
+        Ok(self.swift.get_or_init(|| s))
     }
 
     pub async fn send<T: serde::de::DeserializeOwned>(&self, call: Call) -> Result<T, SlError> {

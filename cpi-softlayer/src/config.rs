@@ -56,7 +56,7 @@ pub struct SoftLayerConfig {
     pub ssh_public_key: Option<String>,
     #[serde(default, alias = "SshPublicKeyFingerprint")]
     pub ssh_public_key_fingerprint: Option<String>,
-    // Heavy-stemcell and VPS settings of the Go CPI: accepted, unused.
+    // VPS settings of the Go CPI: accepted, unused.
     #[serde(default, alias = "EnableVps")]
     pub enable_vps: Option<Value>,
     #[serde(default, alias = "VpsHost")]
@@ -65,10 +65,21 @@ pub struct SoftLayerConfig {
     pub vps_port: Option<Value>,
     #[serde(default, alias = "VpsUseSsl")]
     pub vps_use_ssl: Option<Value>,
+    /// Object storage for heavy stemcells: the auth URL
+    /// (`https://lon02.objectstorage.softlayer.net/auth/v1.0`) and the user
+    /// (`SLOS1234-1:SL1234`; the part before `:` is the account in the
+    /// `swift://` URI). The key is `api_key`, as for the Go CPI, unless
+    /// `swift_api_key` is given.
     #[serde(default, alias = "SwiftUsername")]
-    pub swift_username: Option<Value>,
+    pub swift_username: Option<String>,
     #[serde(default, alias = "SwiftEndpoint")]
-    pub swift_endpoint: Option<Value>,
+    pub swift_endpoint: Option<String>,
+    #[serde(default, alias = "SwiftApiKey")]
+    pub swift_api_key: Option<Secret>,
+    /// Bytes per uploaded segment (a dynamic large object joins them);
+    /// default 1 GiB, at most 5 GiB (Swift's object limit).
+    #[serde(default, alias = "SwiftSegmentSize")]
+    pub swift_segment_size: Option<u64>,
     #[serde(default, alias = "Trace")]
     pub trace: Option<Value>,
     #[serde(default)]
@@ -108,6 +119,8 @@ pub struct Timeouts {
     pub vm_delete: f64,
     /// An ordered volume to appear, or a resize to apply.
     pub disk_ready: f64,
+    /// An imported heavy stemcell's template to become active.
+    pub stemcell_ready: f64,
     /// Retrying transient API failures (503, throttling, dropped connections).
     pub api_retry: f64,
     /// One HTTP request.
@@ -122,6 +135,7 @@ impl Default for Timeouts {
             vm_ready: 7200.0,
             vm_delete: 600.0,
             disk_ready: 3600.0,
+            stemcell_ready: 3600.0,
             api_retry: 120.0,
             request: 120.0,
             poll_max: 10.0,
@@ -143,6 +157,7 @@ pub struct Waits {
     pub vm_ready: Duration,
     pub vm_delete: Duration,
     pub disk_ready: Duration,
+    pub stemcell_ready: Duration,
     pub api_retry: Duration,
     pub request: Duration,
     pub poll_max: Duration,
@@ -154,6 +169,7 @@ impl Timeouts {
             vm_ready: secs("vm_ready", self.vm_ready)?,
             vm_delete: secs("vm_delete", self.vm_delete)?,
             disk_ready: secs("disk_ready", self.disk_ready)?,
+            stemcell_ready: secs("stemcell_ready", self.stemcell_ready)?,
             api_retry: secs("api_retry", self.api_retry)?,
             request: secs("request", self.request)?,
             poll_max: secs("poll_max", self.poll_max)?,
@@ -184,6 +200,76 @@ pub struct Checked {
     pub waits: Waits,
     pub registry: Option<RegistryConfig>,
     pub agent: AgentOptions,
+    /// Object storage, when configured (heavy stemcells need it).
+    pub swift: Option<SwiftConfig>,
+}
+
+/// Object storage settings, checked.
+#[derive(Debug, Clone)]
+pub struct SwiftConfig {
+    pub auth_url: String,
+    pub username: String,
+    /// The object storage account: `username` up to `:`.
+    pub account: String,
+    pub key: Secret,
+    pub segment_size: u64,
+}
+
+pub const DEFAULT_SEGMENT_SIZE: u64 = 1 << 30;
+/// Swift refuses objects over 5 GiB.
+const MAX_SEGMENT_SIZE: u64 = 5 << 30;
+const MIN_SEGMENT_SIZE: u64 = 64 << 10;
+
+fn check_swift(sl: &SoftLayerConfig) -> Result<Option<SwiftConfig>> {
+    let nonempty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (endpoint, username) = match (nonempty(&sl.swift_endpoint), nonempty(&sl.swift_username)) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(Error::cpi(
+            "cloud.properties.softlayer.swift_username: missing or empty (swift_endpoint is set)",
+        )),
+        (None, Some(_)) => return Err(Error::cpi(
+            "cloud.properties.softlayer.swift_endpoint: missing or empty (swift_username is set)",
+        )),
+        (Some(e), Some(u)) => (e, u),
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(Error::cpi(format!(
+            "cloud.properties.softlayer.swift_endpoint: '{endpoint}' is not an http(s) URL"
+        )));
+    }
+    let account = username
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if account.is_empty() {
+        return Err(Error::cpi(
+            "cloud.properties.softlayer.swift_username: no object storage account before ':' (e.g. 'SLOS1234-1:SL1234')",
+        ));
+    }
+    let segment_size = sl.swift_segment_size.unwrap_or(DEFAULT_SEGMENT_SIZE);
+    if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
+        return Err(Error::cpi(format!(
+            "cloud.properties.softlayer.swift_segment_size: {segment_size} is not between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE} bytes"
+        )));
+    }
+    let key = match &sl.swift_api_key {
+        Some(k) if !k.is_empty() => k.clone(),
+        _ => sl.api_key.clone(),
+    };
+    Ok(Some(SwiftConfig {
+        auth_url: endpoint,
+        username,
+        account,
+        key,
+        segment_size,
+    }))
 }
 
 impl Config {
@@ -207,6 +293,7 @@ impl Config {
                 "cloud.properties.softlayer.api_key: missing or empty",
             ));
         }
+        let swift = check_swift(&sl)?;
         let endpoint = sl
             .api_endpoint
             .filter(|e| !e.trim().is_empty())
@@ -241,6 +328,7 @@ impl Config {
             waits: sl.timeouts.check()?,
             registry,
             agent: props.agent.options,
+            swift,
         })
     }
 }

@@ -1,6 +1,9 @@
-//! Light stemcells: the stemcell names an existing image template
+//! Stemcells. Light: the stemcell names an existing image template
 //! (`virtual-disk-image-id`, or its global identifier); creating the
-//! stemcell checks it exists and answers its id, deleting it deletes nothing.
+//! stemcell checks it exists and answers its id, deleting it deletes
+//! nothing. Heavy (`datacenter-name` and `os-code`, as the Go CPI read
+//! them): the image is imported through object storage
+//! (`stemcell_import.rs`) and deleting the stemcell deletes the template.
 
 use crate::client::Call;
 use crate::cloud::{numeric_id, or_not_found, SoftLayer, TEMPLATE};
@@ -26,6 +29,12 @@ struct StemcellProps {
     global_identifier: Option<String>,
     #[serde(default)]
     infrastructure: Option<String>,
+    /// Heavy: the datacenter whose object storage cluster imports the image.
+    #[serde(default, rename = "datacenter-name")]
+    datacenter_name: Option<String>,
+    /// Heavy: the template's `operatingSystemReferenceCode` (`UBUNTU_22_64`).
+    #[serde(default, rename = "os-code")]
+    os_code: Option<String>,
     #[serde(flatten)]
     _rest: Map<String, Value>,
 }
@@ -41,7 +50,10 @@ impl Stemcells for SoftLayer {
                 )));
             }
         }
-        let id = match (props.image_id, props.global_identifier.as_deref().filter(|g| !g.is_empty())) {
+        let id = match (
+            props.image_id,
+            props.global_identifier.as_deref().filter(|g| !g.is_empty()),
+        ) {
             (Some(id), _) => {
                 let t: Template = self
                     .send(Call::get(TEMPLATE, Some(id), "getObject").mask("id,name,globalIdentifier"))
@@ -57,7 +69,11 @@ impl Stemcells for SoftLayer {
             }
             (None, Some(gid)) => {
                 let found: OneOrMany<Template> = self
-                    .send(Call::post(TEMPLATE, None, "getByIdentifier", vec![json!(gid)]).idempotent().mask("id,globalIdentifier"))
+                    .send(
+                        Call::post(TEMPLATE, None, "getByIdentifier", vec![json!(gid)])
+                            .idempotent()
+                            .mask("id,globalIdentifier"),
+                    )
                     .await
                     .map_err(|e| Error::from(e).context("create_stemcell"))?;
                 found.into_vec().into_iter().find_map(|t| t.id).ok_or_else(|| {
@@ -67,10 +83,22 @@ impl Stemcells for SoftLayer {
                 })?
             }
             (None, None) => {
-                return Err(Error::not_supported(
-                    "create_stemcell: heavy SoftLayer stemcells (softlayer-ovf) are not supported by this CPI: \
-                     use a light stemcell whose cloud_properties name virtual-disk-image-id or virtual-disk-image-uuid",
-                ))
+                let need = |v: &Option<String>, key: &str| {
+                    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).ok_or_else(|| {
+                        Error::cpi(format!(
+                            "create_stemcell: cloud_properties.{key}: missing; a heavy stemcell needs datacenter-name and os-code \
+                             (a light one virtual-disk-image-id or virtual-disk-image-uuid)"
+                        ))
+                    })
+                };
+                let datacenter = need(&props.datacenter_name, "datacenter-name")?;
+                let os_code = need(&props.os_code, "os-code")?;
+                let image = std::path::Path::new(&args.image_path);
+                return Ok(StemcellCid::new(
+                    self.import_heavy(image, &datacenter, &os_code)
+                        .await?
+                        .to_string(),
+                ));
             }
         };
         tracing::info!("stemcell: image template {id} exists");
@@ -78,9 +106,14 @@ impl Stemcells for SoftLayer {
     }
 
     async fn delete_stemcell(&self, cid: StemcellCid) -> Result<()> {
-        // A light stemcell's image template belongs to the operator: keep it.
-        let _ = numeric_id(cid.as_str());
-        tracing::info!("delete_stemcell {cid}: light stemcell, nothing to delete in SoftLayer");
-        Ok(())
+        // A light stemcell's image template belongs to the operator and is
+        // kept; an imported one is deleted (the template says which).
+        match numeric_id(cid.as_str()) {
+            Some(id) => self.delete_imported(id).await,
+            None => {
+                tracing::info!("delete_stemcell {cid}: not a SoftLayer id, nothing to delete");
+                Ok(())
+            }
+        }
     }
 }

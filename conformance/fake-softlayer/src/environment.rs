@@ -32,14 +32,24 @@ pub fn start_environment(
     SoftLayerEnvironment::start(cpi_binary, registry).map(|e| Box::new(e) as Box<dyn Environment>)
 }
 
-/// The `cpi.json` the job renders, for a fake at `endpoint`.
-pub fn cpi_config(endpoint: &str, registry: &RegistryEndpoint) -> Value {
+/// The `cpi.json` the job renders, for a fake at `endpoint` (object
+/// storage at `swift_endpoint` as `swift_username`, segments of 256 KiB so
+/// that the suite's 1 MiB image is a segmented upload).
+pub fn cpi_config(
+    endpoint: &str,
+    swift_endpoint: &str,
+    swift_username: &str,
+    registry: &RegistryEndpoint,
+) -> Value {
     json!({"cloud": {"plugin": "softlayer", "properties": {
         "softlayer": {
             "username": crate::DEFAULT_USERNAME,
             "api_key": crate::DEFAULT_API_KEY,
             "api_endpoint": endpoint,
-            "timeouts": {"vm_ready": 30, "disk_ready": 30, "api_retry": 5, "request": 10, "poll_max": 0.2}
+            "swift_endpoint": swift_endpoint,
+            "swift_username": swift_username,
+            "swift_segment_size": 262_144,
+            "timeouts": {"vm_ready": 30, "disk_ready": 30, "stemcell_ready": 30, "api_retry": 5, "request": 10, "poll_max": 0.2}
         },
         "registry": {
             "user": registry.username, "password": registry.password, "address": registry.host,
@@ -64,7 +74,12 @@ impl SoftLayerEnvironment {
             FakeSoftLayer::start().map_err(|e| format!("starting the fake SoftLayer: {e}"))?;
         let dir = tempfile::tempdir().map_err(|e| format!("making a temp dir: {e}"))?;
         let config_path = dir.path().join("cpi.json");
-        let config = cpi_config(&fake.endpoint(), registry);
+        let config = cpi_config(
+            &fake.endpoint(),
+            &fake.swift_endpoint(),
+            &fake.swift_username(),
+            registry,
+        );
         std::fs::write(&config_path, config.to_string())
             .map_err(|e| format!("writing {}: {e}", config_path.display()))?;
         Ok(SoftLayerEnvironment {
@@ -122,7 +137,12 @@ impl Environment for SoftLayerEnvironment {
     }
 
     fn heavy_stemcell_properties(&self) -> Option<Value> {
-        None
+        // What the Go CPI reads from a heavy stemcell: where to import
+        // (`datacenter-name`, the object storage cluster) and the OS code.
+        Some(
+            json!({"infrastructure": "softlayer", "architecture": "x86_64", "root_device_name": "/dev/xvda",
+                    "datacenter-name": "lon02", "os-code": "UBUNTU_22_64"}),
+        )
     }
 
     fn light_stemcell_properties(&self) -> Option<Value> {
@@ -167,7 +187,7 @@ impl Environment for SoftLayerEnvironment {
             disks: s.volumes.keys().map(u64::to_string).collect(),
             stemcells: s.templates.keys().map(u64::to_string).collect(),
             snapshots: s.snapshots.keys().map(u64::to_string).collect(),
-            other: vec![],
+            other: s.swift.listing(),
         })
     }
 
@@ -329,7 +349,9 @@ impl Environment for SoftLayerEnvironment {
                     .values()
                     .filter_map(|g| g.allowed_host.as_ref())
                     .map(|h| h.password.clone()),
-            )
+            );
+            // Object storage tokens handed out so far.
+            secrets.extend(s.swift.tokens.iter().cloned());
         });
         secrets
     }

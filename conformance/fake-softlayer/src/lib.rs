@@ -12,6 +12,8 @@ pub mod render;
 pub mod server;
 pub mod services;
 pub mod state;
+pub mod swift;
+mod swift_http;
 
 pub use environment::{cpi_config, decode_user_data, start_environment, SoftLayerEnvironment};
 pub use faults::Action;
@@ -114,6 +116,31 @@ impl FakeSoftLayer {
     /// Polls of the account's volume list before a new volume shows.
     pub fn set_volume_polls(&self, polls: u32) {
         self.with_state(|s| s.volume_polls = polls);
+    }
+
+    /// Polls of an imported template before it is active (0 = at once),
+    /// and how the import ends.
+    pub fn set_import(&self, polls: u32, outcome: Outcome) {
+        self.with_state(|s| {
+            s.import_polls = polls;
+            s.import_outcome = outcome;
+        });
+    }
+
+    /// The object storage auth URL to configure (`softlayer.swift_endpoint`).
+    pub fn swift_endpoint(&self) -> String {
+        format!("http://{}/auth/v1.0", self.addr)
+    }
+
+    /// The object storage user name to configure (`softlayer.swift_username`).
+    pub fn swift_username(&self) -> String {
+        self.with_state(|s| s.swift.username.clone())
+    }
+
+    /// Everything in object storage: `swift:container/` and
+    /// `swift:container/object`.
+    pub fn swift_listing(&self) -> Vec<String> {
+        self.with_state(|s| s.swift.listing())
     }
 
     /// The `n`th call (1-based) to `route` (`Service::method`, or any route

@@ -44,7 +44,7 @@ impl Kind {
                 "snapshots",
             ],
             Kind::Snapshot => &["parentVolume"],
-            Kind::Template => &["children", "blockDevices"],
+            Kind::Template => &["children", "blockDevices", "status", "transaction"],
             Kind::Vlan => &["primaryRouter", "subnets"],
             Kind::Plain => &[],
         }
@@ -186,7 +186,33 @@ pub fn template(t: &Template) -> Value {
         "publicFlag": 0,
         "children": [],
         "blockDevices": [],
+        "note": t.note,
+        "status": template_status(t),
+        "transaction": template_transaction(t),
     })
+}
+
+/// `ACTIVE` once usable; `CREATE_PENDING` while importing; `DEPRECATED`
+/// when the import failed.
+fn template_status(t: &Template) -> Value {
+    let (key, name) = match (&t.import, t.import_failed) {
+        (Some(_), _) => ("CREATE_PENDING", "Create Pending"),
+        (None, true) => ("DEPRECATED", "Deprecated"),
+        (None, false) => ("ACTIVE", "Active"),
+    };
+    json!({"keyName": key, "name": name})
+}
+
+/// The import's transaction, or `null` when none runs.
+pub fn template_transaction(t: &Template) -> Value {
+    match &t.import {
+        Some(i) => json!({
+            "id": i.transaction_id,
+            "createDate": rfc3339(t.created),
+            "transactionStatus": {"name": "IMAGE_IMPORT", "friendlyName": "Importing image"},
+        }),
+        None => Value::Null,
+    }
 }
 
 fn storage_type(v: &Volume) -> &'static str {

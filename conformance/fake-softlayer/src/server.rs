@@ -20,7 +20,20 @@ use std::time::Duration;
 pub type Shared = Arc<Mutex<State>>;
 
 pub fn router(state: Shared) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(state)
+    use axum::routing::any;
+    axum::Router::new()
+        .route("/auth/v1.0", any(crate::swift_http::auth))
+        .route("/auth/v1.0/", any(crate::swift_http::auth))
+        .route(
+            "/v1/{account}/{container}",
+            any(crate::swift_http::container),
+        )
+        .route(
+            "/v1/{account}/{container}/{*object}",
+            any(crate::swift_http::object),
+        )
+        .fallback(handle)
+        .with_state(state)
 }
 
 fn error(e: &ApiError) -> Response {
@@ -167,7 +180,8 @@ async fn handle(
 
 /// `POST /_fake/fault {"route", "skip", "times", "status", "code", "message" | "drop": true}`,
 /// `POST /_fake/latency {"ms"}`, `POST /_fake/clear`,
-/// `POST /_fake/provisioning {"polls", "outcome": "ready"|"never"|"fail", "volume_polls"}`,
+/// `POST /_fake/provisioning {"polls", "outcome": "ready"|"never"|"fail", "volume_polls",
+/// "import_polls", "import_outcome"}`,
 /// `GET /_fake/inventory`.
 fn control(shared: &Shared, path: &str, body: &[u8]) -> Response {
     let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -199,11 +213,16 @@ fn control(shared: &Shared, path: &str, body: &[u8]) -> Response {
             if let Some(p) = req["volume_polls"].as_u64() {
                 st.volume_polls = p as u32;
             }
-            st.provisioning_outcome = match req["outcome"].as_str() {
+            let outcome = |v: &Value| match v.as_str() {
                 Some("never") => Outcome::NeverFinishes,
                 Some("fail") => Outcome::Fails,
                 _ => Outcome::Ready,
             };
+            st.provisioning_outcome = outcome(&req["outcome"]);
+            if let Some(p) = req["import_polls"].as_u64() {
+                st.import_polls = p as u32;
+            }
+            st.import_outcome = outcome(&req["import_outcome"]);
         }
         "/_fake/inventory" => {
             return Json(json!({
@@ -211,6 +230,7 @@ fn control(shared: &Shared, path: &str, body: &[u8]) -> Response {
                 "volumes": st.volumes.keys().collect::<Vec<_>>(),
                 "snapshots": st.snapshots.keys().collect::<Vec<_>>(),
                 "templates": st.templates.values().map(|t| json!({"id": t.id, "globalIdentifier": t.global_identifier})).collect::<Vec<_>>(),
+                "objects": st.swift.listing(),
                 "calls": st.calls.len(),
             }))
             .into_response()

@@ -46,6 +46,24 @@ pub struct Template {
     pub name: String,
     pub global_identifier: String,
     pub created: SystemTime,
+    pub note: Option<String>,
+    /// The `swift://` URI it was imported from (`createFromExternalSource`).
+    pub uri: Option<String>,
+    pub os_code: Option<String>,
+    pub boot_mode: Option<String>,
+    /// An import still running: polls left, how it ends, its transaction.
+    pub import: Option<Import>,
+    /// The import ended in failure (the template stays, unusable).
+    pub import_failed: bool,
+}
+
+/// A template's import from object storage, counted in polls like
+/// provisioning.
+#[derive(Clone, Debug)]
+pub struct Import {
+    pub polls_left: u32,
+    pub outcome: Outcome,
+    pub transaction_id: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +168,12 @@ pub struct State {
     pub provisioning_outcome: Outcome,
     /// Polls a new volume takes before it is listed.
     pub volume_polls: u32,
+    /// Polls of a template imported from object storage before it is
+    /// active, and how the import ends.
+    pub import_polls: u32,
+    pub import_outcome: Outcome,
+    /// The object store image imports read from.
+    pub swift: crate::swift::Swift,
     pub faults: Faults,
     /// Every request as `Service::method`, in order.
     pub calls: Vec<String>,
@@ -182,6 +206,12 @@ impl State {
             provisioning_polls: 0,
             provisioning_outcome: Outcome::Ready,
             volume_polls: 0,
+            import_polls: 0,
+            import_outcome: Outcome::Ready,
+            swift: crate::swift::Swift::new(
+                format!("SLOS{ACCOUNT_ID}-2"),
+                format!("SLOS{ACCOUNT_ID}-2:{username}"),
+            ),
             faults: Faults::default(),
             calls: Vec::new(),
         };
@@ -225,6 +255,12 @@ impl State {
                 name: name.into(),
                 global_identifier: global_identifier.into(),
                 created: SystemTime::now(),
+                note: None,
+                uri: None,
+                os_code: None,
+                boot_mode: None,
+                import: None,
+                import_failed: false,
             },
         );
         id

@@ -118,11 +118,14 @@ pub fn template(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
         }
         "getObject" => {
             let id = call.need_id()?;
-            let t = state.templates.get(&id).ok_or_else(|| {
+            let t = state.templates.get_mut(&id).ok_or_else(|| {
                 ApiError::not_found("SoftLayer_Virtual_Guest_Block_Device_Template_Group", id)
             })?;
+            super::image_import::poll(t);
             Ok(Reply::of(Kind::Template, render::template(t)))
         }
+        "createFromExternalSource" => super::image_import::create_from_external_source(state, call),
+        "setBootMode" => super::image_import::set_boot_mode(state, call),
         "deleteObject" => {
             let id = call.need_id()?;
             state.templates.remove(&id).ok_or_else(|| {

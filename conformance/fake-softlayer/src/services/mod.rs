@@ -3,6 +3,7 @@
 pub mod account;
 pub mod catalog;
 pub mod guest;
+pub mod image_import;
 pub mod order;
 pub mod storage;
 
