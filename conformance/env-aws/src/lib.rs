@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod moto;
+pub mod proxy;
 
 use cloud::Seed;
 use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
@@ -29,6 +30,8 @@ pub struct AwsEnvironment {
     seed: Seed,
     cloud: cloud::Inspector,
     _dir: tempfile::TempDir,
+    /// The CPI's way to moto, where faults are injected.
+    proxy: proxy::FaultProxy,
     // Dropped last: the server outlives the client that talks to it.
     pub moto: MotoServer,
 }
@@ -46,6 +49,7 @@ impl AwsEnvironment {
         let moto = MotoServer::start()?;
         let cloud = cloud::Inspector::new(&moto.endpoint())?;
         let seed = cloud.seed()?;
+        let proxy = proxy::FaultProxy::start(moto.port)?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config = dir.path().join("cpi.json");
         let env = AwsEnvironment {
@@ -55,6 +59,7 @@ impl AwsEnvironment {
             seed,
             cloud,
             _dir: dir,
+            proxy,
             moto,
         };
         std::fs::write(&env.config, env.config_json().to_string()).map_err(|e| e.to_string())?;
@@ -63,13 +68,13 @@ impl AwsEnvironment {
 
     /// The `cpi.json` the aws_cpi job would render, pointed at moto.
     pub fn config_json(&self) -> Value {
-        let endpoint = self.moto.endpoint();
+        let endpoint = format!("http://127.0.0.1:{}", self.proxy.port);
         json!({"cloud": {"plugin": "aws", "properties": {
             "aws": {
                 "credentials_source": "static", "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY,
                 "session_token": null, "role_arn": null, "default_iam_instance_profile": null,
                 "default_key_name": cloud::KEY_NAME, "default_security_groups": [cloud::SECURITY_GROUP],
-                "max_retries": 2, "encrypted": false, "kms_key_arn": null, "metadata_options": null,
+                "max_retries": 3, "encrypted": false, "kms_key_arn": null, "metadata_options": null,
                 "dualstack": false, "enable_describe_instance_types": true, "region": REGION,
                 "ec2_endpoint": endpoint, "ebs_endpoint": endpoint
             },
@@ -206,12 +211,13 @@ impl Environment for AwsEnvironment {
         None
     }
 
-    fn inject(&self, _fault: Fault) -> bool {
-        // moto has no fault injection.
-        false
+    fn inject(&self, fault: Fault) -> bool {
+        self.proxy.inject(fault)
     }
 
-    fn clear_faults(&self) {}
+    fn clear_faults(&self) {
+        self.proxy.clear()
+    }
 
     fn secrets(&self) -> Vec<String> {
         vec![
