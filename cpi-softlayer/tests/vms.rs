@@ -19,6 +19,21 @@ fn info_needs_no_cloud() {
     let info = s.ok("info", json!([]));
     assert_eq!(
         info,
+        json!({"stemcell_formats": ["softlayer-light", "softlayer-ovf"], "api_version": 2})
+    );
+    // Heavy stemcells are claimed only with object storage configured.
+    s.env
+        .edit_config(|c| {
+            let sl = c["cloud"]["properties"]["softlayer"]
+                .as_object_mut()
+                .unwrap();
+            sl.remove("swift_endpoint");
+            sl.remove("swift_username");
+        })
+        .unwrap();
+    let info = s.ok("info", json!([]));
+    assert_eq!(
+        info,
         json!({"stemcell_formats": ["softlayer-light"], "api_version": 2})
     );
     assert!(s.env.fake.calls().is_empty());
@@ -66,7 +81,8 @@ fn light_stemcells_reference_existing_templates() {
         "create_stemcell",
         json!(["/x", {"infrastructure": "softlayer", "os-code": "UBUNTU_22_64"}]),
     );
-    assert_eq!(e.kind, "Bosh::Clouds::NotSupported");
+    assert_eq!(e.kind, "Bosh::Clouds::CpiError");
+    assert!(e.message.contains("datacenter-name"), "{e:?}");
     // Deleting a light stemcell (even twice) leaves the template alone.
     s.ok("delete_stemcell", json!([id.to_string()]));
     s.ok("delete_stemcell", json!([id.to_string()]));

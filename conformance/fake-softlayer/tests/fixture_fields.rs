@@ -49,7 +49,9 @@ const FAKE_ONLY: &[(&str, &[&str])] = &[
         ],
     ),
     ("vlan", &["networkSpace", "primarySubnetId"]),
-    ("template", &[]),
+    // `note`: a local property of the template group (the CPI marks the
+    // templates it imports there), absent from the fixture's samples.
+    ("template", &["note"]),
     ("allowed_host", &[]),
     (
         "iscsi_list",
@@ -89,7 +91,7 @@ const FAKE_ONLY: &[(&str, &[&str])] = &[
             "userData",
         ],
     ),
-    ("template_list", &["children"]),
+    ("template_list", &["children", "note"]),
     ("package", &["statusCode"]),
     ("package_items", &["id", "itemCategory"]),
     ("package_prices", &[]),
