@@ -247,3 +247,33 @@ pub async fn associate_vip(ec2: &Client, instance: &str, ip: &str) -> Result<()>
     req.send().await.map_err(sdk("AssociateAddress"))?;
     Ok(())
 }
+
+/// Takes any elastic IP off the instance.
+pub async fn disassociate_addresses(ec2: &Client, instance: &str) -> Result<()> {
+    let out = ec2
+        .describe_addresses()
+        .filters(
+            Filter::builder()
+                .name("instance-id")
+                .values(instance)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(sdk("DescribeAddresses"))?;
+    for a in out.addresses() {
+        if let Some(assoc) = a.association_id() {
+            match ec2
+                .disassociate_address()
+                .association_id(assoc)
+                .send()
+                .await
+                .map_err(sdk("DisassociateAddress"))
+            {
+                Err(e) if !is_not_found(&e) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

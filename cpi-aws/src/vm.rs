@@ -106,23 +106,9 @@ impl cpi::Vms for Aws {
 
     async fn delete_vm(&self, cid: VmCid) -> Result<()> {
         let ec2 = self.ec2().await?;
-        // The primary ENI is ours (made by create_vm). EC2 deletes it with
-        // the instance (DeleteOnTermination); make sure, for a VM made before
-        // that was set, or a cloud that does not honour it (moto).
-        let primary_eni = instance::find(ec2, cid.as_str()).await?.and_then(|i| {
-            i.network_interfaces()
-                .iter()
-                .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
-                .and_then(|n| n.network_interface_id().map(str::to_owned))
-        });
-        instance::terminate(ec2, cid.as_str())
+        remove_instance(ec2, cid.as_str())
             .await
             .context_of("delete_vm", &cid)?;
-        if let Some(eni) = primary_eni {
-            network::delete_eni(ec2, &eni)
-                .await
-                .context_of("delete_vm", &cid)?;
-        }
         if let Some(registry) = self.registry_client()? {
             if let Err(e) = registry.delete(&cid).await {
                 tracing::warn!(
@@ -192,6 +178,25 @@ impl cpi::Vms for Aws {
     }
 }
 
+/// Terminates an instance and removes what EC2 would remove with it: its
+/// elastic IP association and the primary ENI that create_vm made (EC2 does
+/// both on termination; a look-alike such as moto may not, and a VM made
+/// before DeleteOnTermination was set keeps its ENI). Missing is success.
+async fn remove_instance(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<()> {
+    let primary_eni = instance::find(ec2, id).await?.and_then(|i| {
+        i.network_interfaces()
+            .iter()
+            .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+            .and_then(|n| n.network_interface_id().map(str::to_owned))
+    });
+    network::disassociate_addresses(ec2, id).await?;
+    instance::terminate(ec2, id).await?;
+    if let Some(eni) = primary_eni {
+        network::delete_eni(ec2, &eni).await?;
+    }
+    Ok(())
+}
+
 /// What `create_vm` made so far, to remove when a later step fails.
 struct Made {
     eni: String,
@@ -201,7 +206,7 @@ struct Made {
 impl Made {
     async fn undo(&self, ec2: &aws_sdk_ec2::Client) {
         if let Some(id) = &self.instance {
-            if let Err(e) = instance::terminate(ec2, id).await {
+            if let Err(e) = remove_instance(ec2, id).await {
                 tracing::error!("create_vm cleanup: terminating {id}: {}", e.message());
             }
         }

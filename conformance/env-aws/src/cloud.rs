@@ -264,11 +264,35 @@ impl Inspector {
         put("subnet_id", i.subnet_id());
         put("public_ip", i.public_ip_address());
         put("image_id", i.image_id());
-        let groups: Vec<&str> = i
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .collect();
+        // In a VPC the groups are the network interfaces'.
+        let mut groups: Vec<String> = self.rt.block_on(async {
+            let out = self
+                .ec2
+                .describe_network_interfaces()
+                .filters(
+                    Filter::builder()
+                        .name("attachment.instance-id")
+                        .values(vm)
+                        .build(),
+                )
+                .send()
+                .await;
+            out.map(|o| {
+                o.network_interfaces()
+                    .iter()
+                    .flat_map(|n| n.groups())
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+        });
+        if groups.is_empty() {
+            groups = i
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(str::to_owned))
+                .collect();
+        }
         m.insert("security_groups".into(), groups.join(","));
         Some(m)
     }
