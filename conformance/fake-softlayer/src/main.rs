@@ -56,6 +56,11 @@ fn run() -> Result<(), String> {
     fake.set_volume_polls(volume_polls);
     let (id, gid) = fake.seeded_template();
     println!("fake SoftLayer listening: api_endpoint {}", fake.endpoint());
+    println!(
+        "object storage: swift_endpoint {} swift_username {}",
+        fake.swift_endpoint(),
+        fake.swift_username()
+    );
     println!("image template {id} (globalIdentifier {gid}); private VLAN 1001, public VLAN 1002 in lon02");
     loop {
         std::thread::park();
