@@ -386,6 +386,57 @@ mod tests {
     }
 
     #[test]
+    fn object_storage_keys_are_checked_together() {
+        let sl = |extra: Value| {
+            let mut v = json!({"username": "u", "api_key": "k-789"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse(json!({"cloud": {"properties": {"softlayer": v}}}))
+        };
+        assert!(sl(json!({})).unwrap().swift.is_none());
+        let c = sl(
+            json!({"swift_endpoint": "https://lon02.objectstorage.softlayer.net/auth/v1.0",
+                          "swift_username": "SLOS1234-1:SL1234"}),
+        )
+        .unwrap();
+        let swift = c.swift.unwrap();
+        assert_eq!(swift.account, "SLOS1234-1");
+        assert_eq!(
+            swift.key.expose(),
+            "k-789",
+            "the API key, as the Go CPI used"
+        );
+        assert_eq!(swift.segment_size, DEFAULT_SEGMENT_SIZE);
+        let e = sl(json!({"swift_endpoint": "https://x/auth/v1.0"})).unwrap_err();
+        assert!(
+            e.message().contains("softlayer.swift_username"),
+            "{}",
+            e.message()
+        );
+        let e = sl(json!({"swift_username": "a:b"})).unwrap_err();
+        assert!(
+            e.message().contains("softlayer.swift_endpoint"),
+            "{}",
+            e.message()
+        );
+        let e = sl(json!({"swift_endpoint": "https://x", "swift_username": ":b"})).unwrap_err();
+        assert!(e.message().contains("swift_username"), "{}", e.message());
+        let e = sl(json!({"swift_endpoint": "https://x", "swift_username": "a:b", "swift_segment_size": 6u64 << 30}))
+            .unwrap_err();
+        assert!(
+            e.message().contains("swift_segment_size"),
+            "{}",
+            e.message()
+        );
+        let c = sl(
+            json!({"swift_endpoint": "https://x", "swift_username": "a", "swift_api_key": "other"}),
+        )
+        .unwrap();
+        assert_eq!(c.swift.unwrap().key.expose(), "other");
+    }
+
+    #[test]
     fn context_overrides_go_under_properties() {
         let mut c =
             json!({"cloud": {"properties": {"softlayer": {"username": "u", "api_key": "k"}}}});
