@@ -182,3 +182,37 @@ fn registry_settings_follow_attach_and_detach_for_stemcell_api_v1() {
     );
     v1.call("delete_disk", vec![json!(disk)]).unwrap();
 }
+
+#[test]
+fn xen_instance_types_get_the_device_name_as_hint() {
+    let Some(f) = common::fixture() else { return };
+    let stemcell = f.light_stemcell();
+    let mut props = f.env.vm_cloud_properties();
+    props["instance_type"] = json!("t2.medium");
+    let r = f.ok(
+        "create_vm",
+        vec![
+            json!("a"),
+            json!(stemcell),
+            props,
+            json!({"default": f.env.manual_network(8)}),
+            json!([]),
+            json!({}),
+        ],
+    );
+    let vm = r[0].as_str().unwrap().to_owned();
+    let d1 = f.ok("create_disk", vec![json!(1024), json!({}), json!(vm)]);
+    let d2 = f.ok("create_disk", vec![json!(1024), json!({}), json!(vm)]);
+    assert_eq!(
+        f.ok("attach_disk", vec![json!(vm), d1.clone()]),
+        json!("/dev/sdf")
+    );
+    assert_eq!(
+        f.ok("attach_disk", vec![json!(vm), d2.clone()]),
+        json!("/dev/sdg"),
+        "the next free device"
+    );
+    f.ok("delete_vm", vec![json!(vm)]);
+    f.ok("delete_disk", vec![d1]);
+    f.ok("delete_disk", vec![d2]);
+}
