@@ -23,6 +23,12 @@ pub const BLOCK_SIZE: usize = 512 * 1024;
 const IN_FLIGHT: usize = 4;
 const GIB: u64 = 1024 * 1024 * 1024;
 
+/// Whether the imported snapshot (and so the image's root) is encrypted.
+pub struct Encryption {
+    pub encrypted: bool,
+    pub kms_key_arn: Option<String>,
+}
+
 /// What the reader thread sends: the image size first, then non-zero
 /// blocks, then the end (or an error).
 enum Msg {
@@ -43,6 +49,7 @@ pub async fn import_image(
     image: &Path,
     disk_mib: Option<u64>,
     tags: &[(String, String)],
+    encryption: &Encryption,
 ) -> Result<String> {
     let (tx, mut rx) = mpsc::channel::<Msg>(IN_FLIGHT * 2);
     let path = image.to_owned();
@@ -70,6 +77,12 @@ pub async fn import_image(
                 .collect(),
         ))
         .timeout(60)
+        .set_encrypted(encryption.encrypted.then_some(true))
+        .set_kms_key_arn(if encryption.encrypted {
+            encryption.kms_key_arn.clone()
+        } else {
+            None
+        })
         .send()
         .await
         .map_err(sdk("StartSnapshot"))?;

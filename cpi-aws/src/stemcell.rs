@@ -159,12 +159,21 @@ impl Aws {
         tags.0.extend(args.tags.clone());
         let tag_list = tag_pairs(&tags);
         let ebs = self.ebs().await?;
+        let aws = self.config.aws();
+        let encryption = import::Encryption {
+            encrypted: props.encrypted.unwrap_or(aws.encrypted),
+            kms_key_arn: props
+                .kms_key_arn
+                .clone()
+                .or_else(|| aws.kms_key_arn.clone()),
+        };
         let snapshot = import::import_image(
             ebs,
             self.ec2().await?,
             &args.image_path,
             props.disk,
             &tag_list,
+            &encryption,
         )
         .await
         .map_err(|e| e.context("create_stemcell"))?;
