@@ -39,6 +39,9 @@ demo: build venv tools
 
 bench: build venv tools
 	$(BIN_DIR)/cpi-bench --bin-dir $(BIN_DIR)
+	for cloud in warden openstack softlayer aws; do \
+	  $(BIN_DIR)/conformance bench --cloud $$cloud --cpi $(BIN_DIR)/cpi-$$cloud --runs 15 || exit 1; \
+	done
 
 fmt:
 	$(CARGO) fmt --all
