@@ -8,7 +8,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use cpi::Result;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use cpi::{Error, Result};
+use std::path::Path;
 use std::time::Duration;
 
 pub struct Clients {
@@ -20,7 +22,9 @@ pub struct Clients {
 /// The job's default for `aws.max_retries`.
 const DEFAULT_MAX_RETRIES: u32 = 8;
 
-pub async fn build(config: &Config) -> Result<Clients> {
+/// `ca_bundle`: a PEM file of extra CA certificates to trust besides the
+/// system's (the job exports `BOSH_CA_CERT_FILE`); an empty file adds none.
+pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients> {
     let aws = config.aws();
     let region = config.region();
     // The SDK retries throttling (RequestLimitExceeded), 5xx and dropped
@@ -39,6 +43,14 @@ pub async fn build(config: &Config) -> Result<Clients> {
         .retry_config(retry)
         .timeout_config(timeouts)
         .use_dual_stack(aws.dualstack);
+    if let Some(context) = tls_trusting(ca_bundle)? {
+        loader = loader.http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https(),
+        );
+    }
     if aws.credentials_source == CredentialsSource::Static {
         let key = aws.access_key_id.clone().unwrap_or_default();
         let secret = aws
@@ -78,4 +90,25 @@ pub async fn build(config: &Config) -> Result<Clients> {
         ebs: aws_sdk_ebs::Client::from_conf(ebs.build()),
         region,
     })
+}
+
+/// TLS that also trusts the certificates in `ca_bundle`.
+fn tls_trusting(ca_bundle: Option<&Path>) -> Result<Option<TlsContext>> {
+    let Some(path) = ca_bundle else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::cpi(format!(
+            "reading the CA certificate bundle {}: {e}",
+            path.display()
+        ))
+    })?;
+    if pem.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map(Some)
+        .map_err(|e| Error::cpi(format!("CA certificate bundle {}: {e}", path.display())))
 }

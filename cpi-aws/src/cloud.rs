@@ -53,8 +53,15 @@ impl cpi::Cloud for Aws {
 
 impl Aws {
     async fn clients(&self) -> Result<&Clients> {
+        // The job's wrapper exports the operator's CA bundle; Go-style jobs
+        // pass it as the second argument.
+        let ca_bundle = self
+            .ctx
+            .ca_cert_path
+            .clone()
+            .or_else(|| std::env::var_os("BOSH_CA_CERT_FILE").map(std::path::PathBuf::from));
         self.clients
-            .get_or_try_init(|| clients::build(&self.config))
+            .get_or_try_init(|| clients::build(&self.config, ca_bundle.as_deref()))
             .await
     }
 

@@ -143,3 +143,34 @@ fn context_overrides_go_over_cloud_properties_aws() {
     );
     let _ = req;
 }
+
+#[test]
+fn a_missing_ca_bundle_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cpi.json");
+    std::fs::write(&path, config(good_aws()).to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cpi-aws"))
+        .arg(&path)
+        .env_clear()
+        .env("BOSH_CA_CERT_FILE", "/nonexistent/ca.pem")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request("has_vm", json!(["i-1"])).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["error"]["type"], "Bosh::Clouds::CpiError", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/ca.pem"),
+        "{r}"
+    );
+}
