@@ -85,6 +85,12 @@ impl cpi::Stemcells for Aws {
                     "create_stemcell: light stemcell's AMI {ami} not found in region {region}"
                 )));
             }
+            if props.encrypted == Some(true) {
+                return copy_encrypted(ec2, ami, &region, props.kms_key_arn.as_deref())
+                    .await
+                    .map(StemcellCid::new)
+                    .map_err(|e| e.context("create_stemcell"));
+            }
             return Ok(StemcellCid::new(format!("{ami}{LIGHT_SUFFIX}")));
         }
         self.create_heavy(&args, &props).await
@@ -132,6 +138,56 @@ impl cpi::Stemcells for Aws {
         }
         Ok(())
     }
+}
+
+/// Polls until the image is `available`; `failed` ends the wait.
+async fn wait_available(ec2: &Client, ami: &str) -> Result<()> {
+    wait::wait_for(
+        format!("image {ami} to be available"),
+        Backoff::resource(),
+        || async move {
+            match describe(ec2, ami).await? {
+                Some(i) => match i.state().map(|s| s.as_str()) {
+                    Some("available") => Ok(Some(())),
+                    Some("failed") | Some("error") => {
+                        Err(Error::cloud(format!("image {ami} failed")))
+                    }
+                    _ => Ok(None),
+                },
+                None => Ok(None),
+            }
+        },
+    )
+    .await
+}
+
+/// A light stemcell asked to be encrypted: an encrypted copy of its AMI,
+/// owned (and deleted) like an imported one.
+async fn copy_encrypted(
+    ec2: &Client,
+    ami: &str,
+    region: &str,
+    kms: Option<&str>,
+) -> Result<String> {
+    let out = ec2
+        .copy_image()
+        .source_image_id(ami)
+        .source_region(region)
+        .name(format!("BOSH-{}", uuid::Uuid::new_v4()))
+        .encrypted(true)
+        .set_kms_key_id(kms.map(str::to_owned))
+        .send()
+        .await
+        .map_err(sdk("CopyImage"))?;
+    let copy = out
+        .image_id()
+        .ok_or_else(|| Error::cloud("CopyImage: the response has no image id"))?
+        .to_owned();
+    if let Err(e) = wait_available(ec2, &copy).await {
+        let _ = ec2.deregister_image().image_id(&copy).send().await;
+        return Err(e);
+    }
+    Ok(copy)
 }
 
 /// Deletes a snapshot; missing is success.
@@ -283,28 +339,7 @@ impl Aws {
             .map_err(sdk("CreateTags"));
         let available = match tagged {
             Err(e) => Err(e),
-            Ok(_) => {
-                wait::wait_for(
-                    format!("image {ami} to be available"),
-                    Backoff::resource(),
-                    || {
-                        let ami = ami.clone();
-                        async move {
-                            match describe(ec2, &ami).await? {
-                                Some(i) => match i.state().map(|s| s.as_str()) {
-                                    Some("available") => Ok(Some(())),
-                                    Some("failed") | Some("error") => {
-                                        Err(Error::cloud(format!("image {ami} failed to register")))
-                                    }
-                                    _ => Ok(None),
-                                },
-                                None => Ok(None),
-                            }
-                        }
-                    },
-                )
-                .await
-            }
+            Ok(_) => wait_available(ec2, &ami).await,
         };
         if let Err(e) = available {
             // Leave nothing behind: the image goes, the caller deletes the snapshot.

@@ -172,3 +172,20 @@ fn light_stemcell_references_the_ami_and_deletes_nothing() {
     );
     f.ok("delete_stemcell", vec![json!("ami-00000000000000000")]);
 }
+
+#[test]
+fn encrypted_light_stemcell_is_an_owned_copy() {
+    let Some(f) = common::fixture() else { return };
+    let before = f.env.inventory();
+    let mut props = f.env.light_stemcell_properties().unwrap();
+    props["encrypted"] = json!(true);
+    let cid = f.ok("create_stemcell", vec![json!("/dev/null"), props]);
+    let cid = cid.as_str().unwrap().to_owned();
+    assert!(cid.starts_with("ami-") && !cid.ends_with(" light"), "{cid}");
+    assert_ne!(cid, f.env.seed().light_ami);
+    assert!(f.env.inventory().stemcells.contains(&cid));
+    let vm = f.create_vm(&cid, 1, vec![]);
+    f.ok("delete_vm", vec![json!(vm)]);
+    f.ok("delete_stemcell", vec![json!(cid)]);
+    common::assert_nothing_left(&before, &f.env.inventory());
+}
