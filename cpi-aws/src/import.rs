@@ -259,3 +259,69 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_with(root_img: &[u8]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let gz = flate2::write::GzEncoder::new(file.reopen().unwrap(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(root_img.len() as u64);
+        header.set_cksum();
+        tar.append_data(&mut header, "./root.img", root_img)
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        file
+    }
+
+    fn read_all(path: &Path) -> Vec<Msg> {
+        let (tx, mut rx) = mpsc::channel(64);
+        let path = path.to_owned();
+        let reader = std::thread::spawn(move || read_blocks(&path, &tx));
+        let mut out = Vec::new();
+        while let Some(m) = rx.blocking_recv() {
+            out.push(m);
+        }
+        reader.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn skips_zero_blocks_and_pads_the_last_one() {
+        let mut img = vec![0u8; 2 * BLOCK_SIZE + 100];
+        img[2 * BLOCK_SIZE + 99] = 1;
+        let file = image_with(&img);
+        let msgs = read_all(file.path());
+        assert!(matches!(msgs[0], Msg::Size(s) if s == img.len() as u64));
+        match &msgs[1] {
+            Msg::Block {
+                index,
+                data,
+                checksum,
+            } => {
+                assert_eq!(*index, 2, "blocks 0 and 1 are zeros and skipped");
+                assert_eq!(data.len(), BLOCK_SIZE, "padded to a whole block");
+                assert_eq!(data[99], 1);
+                let expected =
+                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data));
+                assert_eq!(checksum, &expected);
+            }
+            _ => panic!("expected a block"),
+        }
+        assert!(matches!(msgs[2], Msg::Done));
+        assert_eq!(msgs.len(), 3);
+    }
+
+    #[test]
+    fn a_tar_without_root_img_is_refused() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"plain text").unwrap();
+        let msgs = read_all(file.path());
+        assert!(
+            matches!(&msgs[0], Msg::Failed(e) if e.contains("gzipped tar") || e.contains("reading"))
+        );
+    }
+}
