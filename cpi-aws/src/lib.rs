@@ -9,6 +9,7 @@ pub mod errors;
 pub mod import;
 pub mod instance;
 pub mod instance_types;
+pub mod launch;
 pub mod network;
 pub mod props;
 pub mod snapshot;
