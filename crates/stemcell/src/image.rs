@@ -27,6 +27,12 @@ pub fn with_root_img<T>(
     })
 }
 
+/// The size of `root.img`, read from its tar header: a cheap check that the
+/// image is usable before anything is made in the cloud.
+pub fn root_img_size(image: &Path) -> Result<u64, StemcellError> {
+    with_root_img(image, |_, size| Ok(size))
+}
+
 /// Copies `root.img` to `out`; answers the bytes written.
 pub fn stream_root_img(image: &Path, out: &mut dyn Write) -> Result<u64, StemcellError> {
     with_root_img(image, |reader, size| {
@@ -194,6 +200,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, bytes);
+    }
+
+    #[test]
+    fn size_comes_from_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = make_image(dir.path(), &pattern(123_457));
+        assert_eq!(root_img_size(&image).unwrap(), 123_457);
     }
 
     #[test]

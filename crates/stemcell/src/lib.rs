@@ -12,6 +12,8 @@ mod manifest;
 mod tarball;
 
 pub use error::StemcellError;
-pub use image::{root_img_blocks, spawn_root_img_blocks, stream_root_img, with_root_img, Block};
+pub use image::{
+    root_img_blocks, root_img_size, spawn_root_img_blocks, stream_root_img, with_root_img, Block,
+};
 pub use manifest::{Kind, Manifest};
 pub use tarball::{read_manifest, unpack, Unpacked};
