@@ -1,20 +1,20 @@
 //! Heavy stemcell import without an inception VM: `root.img` streamed out of
-//! the stemcell's `image` (a gzipped tar) into an EBS snapshot through the
-//! EBS direct APIs. All-zero blocks are skipped (a new snapshot reads as
-//! zeros), a few blocks are in flight at once, and a failure part-way
-//! deletes the snapshot.
+//! the stemcell's `image` (read by the shared stemcell crate) into an EBS
+//! snapshot through the EBS direct APIs. All-zero blocks are skipped (a new
+//! snapshot reads as zeros), a few blocks are in flight at once, and a
+//! failure part-way deletes the snapshot.
 
 use crate::errors::sdk;
 use crate::stemcell::delete_snapshot_quietly;
+use ::stemcell::{Block, StemcellError};
 use aws_sdk_ebs::primitives::ByteStream;
 use aws_sdk_ebs::types::{ChecksumAlgorithm, Tag};
 use base64::Engine;
 use cpi::{Error, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use tokio::sync::mpsc;
+use std::path::Path;
+use tokio::sync::mpsc::Receiver;
 
 /// The EBS direct APIs' block size.
 pub const BLOCK_SIZE: usize = 512 * 1024;
@@ -29,19 +29,6 @@ pub struct Encryption {
     pub kms_key_arn: Option<String>,
 }
 
-/// What the reader thread sends: the image size first, then non-zero
-/// blocks, then the end (or an error).
-enum Msg {
-    Size(u64),
-    Block {
-        index: i32,
-        data: Vec<u8>,
-        checksum: String,
-    },
-    Done,
-    Failed(String),
-}
-
 /// Imports the image and answers the snapshot id (not yet waited on).
 pub async fn import_image(
     ebs: &aws_sdk_ebs::Client,
@@ -51,20 +38,13 @@ pub async fn import_image(
     tags: &[(String, String)],
     encryption: &Encryption,
 ) -> Result<String> {
-    let (tx, mut rx) = mpsc::channel::<Msg>(IN_FLIGHT * 2);
+    // The size sets the volume; reading it first also refuses an image
+    // with no root.img before anything is made in the cloud.
     let path = image.to_owned();
-    let reader = tokio::task::spawn_blocking(move || read_blocks(&path, &tx));
-
-    let size = match rx.recv().await {
-        Some(Msg::Size(s)) => s,
-        Some(Msg::Failed(e)) => return Err(Error::cpi(e)),
-        _ => {
-            return Err(Error::cpi(format!(
-                "reading {}: ended before root.img",
-                image.display()
-            )))
-        }
-    };
+    let size = tokio::task::spawn_blocking(move || ::stemcell::root_img_size(&path))
+        .await
+        .map_err(|e| Error::cpi(format!("reading {}: {e}", image.display())))??;
+    let mut blocks = ::stemcell::spawn_root_img_blocks(image.to_owned(), BLOCK_SIZE, IN_FLIGHT * 2);
     let min_gib = disk_mib.map(|m| m.div_ceil(1024)).unwrap_or(0);
     let volume_gib = size.div_ceil(GIB).max(min_gib).max(1);
     let out = ebs
@@ -94,9 +74,9 @@ pub async fn import_image(
         "create_stemcell: importing {size} bytes into snapshot {snapshot} ({volume_gib} GiB)"
     );
 
-    let result = upload(ebs, &snapshot, &mut rx).await;
-    drop(rx);
-    let _ = reader.await;
+    let result = upload(ebs, &snapshot, &mut blocks, size).await;
+    // Dropping the receiver stops the reader thread if it is still going.
+    drop(blocks);
     match result {
         Ok(()) => Ok(snapshot),
         Err(e) => {
@@ -114,30 +94,29 @@ pub async fn import_image(
 async fn upload(
     ebs: &aws_sdk_ebs::Client,
     snapshot: &str,
-    rx: &mut mpsc::Receiver<Msg>,
+    blocks: &mut Receiver<Result<Block, StemcellError>>,
+    size: u64,
 ) -> Result<()> {
     let mut in_flight = FuturesUnordered::new();
     let mut count = 0i32;
+    let mut read = 0u64;
     loop {
         // Keep at most IN_FLIGHT uploads going; read more only below that.
         while in_flight.len() >= IN_FLIGHT {
             in_flight.next().await.expect("non-empty")?;
         }
-        match rx.recv().await {
-            Some(Msg::Block {
-                index,
-                data,
-                checksum,
-            }) => {
-                count += 1;
-                in_flight.push(put_block(ebs, snapshot, index, data, checksum));
-            }
-            Some(Msg::Done) => break,
-            Some(Msg::Failed(e)) => return Err(Error::cpi(e)),
-            Some(Msg::Size(_)) | None => {
-                return Err(Error::cpi("image reader stopped unexpectedly"))
-            }
-        }
+        let Some(block) = next_non_zero(blocks, &mut read).await? else {
+            break;
+        };
+        count += 1;
+        in_flight.push(put_block(ebs, snapshot, block));
+    }
+    // The reader ends with an error on a short image; this guards against
+    // it stopping without one.
+    if read != size {
+        return Err(Error::cpi(format!(
+            "image reader stopped after {read} of {size} bytes of root.img"
+        )));
     }
     while let Some(r) = in_flight.next().await {
         r?;
@@ -152,13 +131,61 @@ async fn upload(
     Ok(())
 }
 
-async fn put_block(
-    ebs: &aws_sdk_ebs::Client,
-    snapshot: &str,
+/// The next block worth uploading, or None at the end of the image. All-zero
+/// blocks are skipped: a new snapshot reads as zeros. `read` counts the
+/// bytes seen, skipped or not.
+async fn next_non_zero(
+    blocks: &mut Receiver<Result<Block, StemcellError>>,
+    read: &mut u64,
+) -> Result<Option<Block>> {
+    while let Some(block) = blocks.recv().await {
+        let block = block?;
+        *read = block.offset + block.data.len() as u64;
+        if !block.is_zero() {
+            return Ok(Some(block));
+        }
+    }
+    Ok(None)
+}
+
+/// A block as PutSnapshotBlock takes it: whole (the image's short last
+/// block padded with zeros) with its SHA-256, base64.
+struct EbsBlock {
     index: i32,
     data: Vec<u8>,
     checksum: String,
-) -> Result<()> {
+}
+
+impl EbsBlock {
+    fn new(block: Block) -> Result<EbsBlock> {
+        let index = i32::try_from(block.index).map_err(|_| {
+            Error::cpi(format!(
+                "root.img is too large for an EBS snapshot: block {} is past the last index",
+                block.index
+            ))
+        })?;
+        let mut data = block.data;
+        data.resize(BLOCK_SIZE, 0);
+        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data));
+        Ok(EbsBlock {
+            index,
+            data,
+            checksum,
+        })
+    }
+}
+
+async fn put_block(ebs: &aws_sdk_ebs::Client, snapshot: &str, block: Block) -> Result<()> {
+    // Hashing half a MiB is CPU work: off the runtime's thread, so the
+    // other uploads keep moving meanwhile.
+    let position = block.index;
+    let EbsBlock {
+        index,
+        data,
+        checksum,
+    } = tokio::task::spawn_blocking(move || EbsBlock::new(block))
+        .await
+        .map_err(|e| Error::cpi(format!("hashing block {position}: {e}")))??;
     let len = data.len() as i32;
     ebs.put_snapshot_block()
         .snapshot_id(snapshot)
@@ -174,154 +201,72 @@ async fn put_block(
     Ok(())
 }
 
-/// Runs on a blocking thread: finds `root.img` in the gzipped tar and sends
-/// its non-zero blocks, each with its SHA-256 (base64).
-fn read_blocks(path: &PathBuf, tx: &mpsc::Sender<Msg>) {
-    let what = path.display().to_string();
-    let send = |m: Msg| tx.blocking_send(m).is_ok();
-    let result = (|| -> std::result::Result<(), String> {
-        let file =
-            std::fs::File::open(path).map_err(|e| format!("opening stemcell image {what}: {e}"))?;
-        let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-        let mut archive = tar::Archive::new(gz);
-        let entries = archive
-            .entries()
-            .map_err(|e| format!("stemcell image {what} is not a gzipped tar: {e}"))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| format!("reading stemcell image {what}: {e}"))?;
-            let name = entry
-                .path()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if name.trim_start_matches("./") != "root.img" {
-                continue;
-            }
-            let size = entry
-                .header()
-                .size()
-                .map_err(|e| format!("root.img in {what}: bad size: {e}"))?;
-            if !send(Msg::Size(size)) {
-                return Ok(());
-            }
-            let mut index = 0i32;
-            let mut read_total = 0u64;
-            loop {
-                let mut block = vec![0u8; BLOCK_SIZE];
-                let n = read_full(&mut entry, &mut block)
-                    .map_err(|e| format!("reading root.img from {what}: {e}"))?;
-                if n == 0 {
-                    break;
-                }
-                read_total += n as u64;
-                // A partial last block is sent padded with zeros: EBS takes
-                // whole blocks only.
-                if block.iter().any(|b| *b != 0) {
-                    let checksum =
-                        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&block));
-                    if !send(Msg::Block {
-                        index,
-                        data: block,
-                        checksum,
-                    }) {
-                        return Ok(());
-                    }
-                }
-                index += 1;
-                if n < BLOCK_SIZE {
-                    break;
-                }
-            }
-            if read_total != size {
-                return Err(format!(
-                    "root.img in {what} is truncated: {read_total} of {size} bytes"
-                ));
-            }
-            send(Msg::Done);
-            return Ok(());
-        }
-        Err(format!("stemcell image {what} holds no root.img"))
-    })();
-    if let Err(e) = result {
-        let _ = tx.blocking_send(Msg::Failed(e));
-    }
-}
-
-/// Reads until `buf` is full or the input ends; answers the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn image_with(root_img: &[u8]) -> tempfile::NamedTempFile {
+    fn image_with(name: &str, member: &[u8]) -> tempfile::NamedTempFile {
         let file = tempfile::NamedTempFile::new().unwrap();
         let gz = flate2::write::GzEncoder::new(file.reopen().unwrap(), flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         let mut header = tar::Header::new_gnu();
-        header.set_size(root_img.len() as u64);
+        header.set_size(member.len() as u64);
         header.set_cksum();
-        tar.append_data(&mut header, "./root.img", root_img)
-            .unwrap();
+        tar.append_data(&mut header, name, member).unwrap();
         tar.into_inner().unwrap().finish().unwrap();
         file
     }
 
-    fn read_all(path: &Path) -> Vec<Msg> {
-        let (tx, mut rx) = mpsc::channel(64);
-        let path = path.to_owned();
-        let reader = std::thread::spawn(move || read_blocks(&path, &tx));
-        let mut out = Vec::new();
-        while let Some(m) = rx.blocking_recv() {
-            out.push(m);
-        }
-        reader.join().unwrap();
-        out
+    /// What `upload` would send, through the same reader and filter.
+    fn uploads(path: &Path) -> Result<Vec<EbsBlock>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut blocks = ::stemcell::spawn_root_img_blocks(path.to_owned(), BLOCK_SIZE, 2);
+            let mut read = 0;
+            let mut out = Vec::new();
+            while let Some(block) = next_non_zero(&mut blocks, &mut read).await? {
+                out.push(EbsBlock::new(block)?);
+            }
+            Ok(out)
+        })
     }
 
     #[test]
     fn skips_zero_blocks_and_pads_the_last_one() {
         let mut img = vec![0u8; 2 * BLOCK_SIZE + 100];
         img[2 * BLOCK_SIZE + 99] = 1;
-        let file = image_with(&img);
-        let msgs = read_all(file.path());
-        assert!(matches!(msgs[0], Msg::Size(s) if s == img.len() as u64));
-        match &msgs[1] {
-            Msg::Block {
-                index,
-                data,
-                checksum,
-            } => {
-                assert_eq!(*index, 2, "blocks 0 and 1 are zeros and skipped");
-                assert_eq!(data.len(), BLOCK_SIZE, "padded to a whole block");
-                assert_eq!(data[99], 1);
-                let expected =
-                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data));
-                assert_eq!(checksum, &expected);
-            }
-            _ => panic!("expected a block"),
-        }
-        assert!(matches!(msgs[2], Msg::Done));
-        assert_eq!(msgs.len(), 3);
+        let file = image_with("./root.img", &img);
+        assert_eq!(
+            ::stemcell::root_img_size(file.path()).unwrap(),
+            img.len() as u64
+        );
+        let sent = uploads(file.path()).unwrap();
+        assert_eq!(sent.len(), 1, "blocks 0 and 1 are zeros and skipped");
+        let block = &sent[0];
+        assert_eq!(block.index, 2);
+        assert_eq!(block.data.len(), BLOCK_SIZE, "padded to a whole block");
+        assert_eq!(block.data[99], 1);
+        assert!(block.data[100..].iter().all(|b| *b == 0));
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&block.data));
+        assert_eq!(block.checksum, expected);
     }
 
     #[test]
     fn a_tar_without_root_img_is_refused() {
-        let file = tempfile::NamedTempFile::new().unwrap();
+        let file = image_with("other", b"abc");
+        let e = Error::from(::stemcell::root_img_size(file.path()).unwrap_err());
+        assert_eq!(e.kind(), cpi::ErrorKind::Cpi);
+        assert!(e.message().contains("root.img"), "{}", e.message());
+        let e = uploads(file.path()).err().expect("refused");
+        assert!(e.message().contains("root.img"), "{}", e.message());
+
         std::fs::write(file.path(), b"plain text").unwrap();
-        let msgs = read_all(file.path());
-        assert!(
-            matches!(&msgs[0], Msg::Failed(e) if e.contains("gzipped tar") || e.contains("reading"))
-        );
+        let e = Error::from(::stemcell::root_img_size(file.path()).unwrap_err());
+        assert_eq!(e.kind(), cpi::ErrorKind::Cpi);
+        let shown = file.path().display().to_string();
+        assert!(e.message().contains(&shown), "{}", e.message());
     }
 }
