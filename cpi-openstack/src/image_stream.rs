@@ -1,23 +1,22 @@
-//! `root.img` read out of the stemcell's `image` file (a gzipped tar) on a
-//! blocking thread and handed to the upload as a stream of chunks: constant
-//! memory, no temporary copy.
+//! `root.img` read out of the stemcell's `image` file by the shared stemcell
+//! crate (on a thread of its own) and handed to the upload as a stream of
+//! chunks: constant memory, no temporary copy.
 
+use ::stemcell::StemcellError;
 use bytes::Bytes;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use futures_util::StreamExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
 const CHUNK: usize = 1 << 20;
 /// Chunks in flight between the reader and the upload.
 const DEPTH: usize = 4;
 
+/// The stemcell's error names the file and what is wrong with it; this
+/// says what the CPI was doing.
 #[derive(Debug, thiserror::Error)]
-#[error("reading root.img from {path}: {message}")]
-pub struct ImageReadError {
-    pub path: String,
-    pub message: String,
-}
+#[error("reading root.img: {0}")]
+pub struct ImageReadError(#[from] pub StemcellError);
 
 impl cpi::Classify for ImageReadError {
     fn kind(&self) -> cpi::ErrorKind {
@@ -25,95 +24,119 @@ impl cpi::Classify for ImageReadError {
     }
 }
 
-fn is_root_img(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| n == "root.img") && p.components().count() <= 2
-}
-
-fn open(path: &Path) -> std::io::Result<tar::Archive<flate2::read::GzDecoder<std::fs::File>>> {
-    let file = std::fs::File::open(path)?;
-    Ok(tar::Archive::new(flate2::read::GzDecoder::new(file)))
-}
-
 /// Finds `root.img` and answers its size, before anything is made in the cloud.
 pub async fn check(path: PathBuf) -> Result<u64, ImageReadError> {
     let shown = path.display().to_string();
-    let err = move |message: String| ImageReadError {
-        path: shown.clone(),
-        message,
-    };
-    tokio::task::spawn_blocking(move || -> Result<u64, String> {
-        let mut archive = open(&path).map_err(|e| e.to_string())?;
-        for entry in archive.entries().map_err(|e| e.to_string())? {
-            let entry = entry.map_err(|e| e.to_string())?;
-            if is_root_img(&entry.path().map_err(|e| e.to_string())?) {
-                return Ok(entry.size());
-            }
-        }
-        Err("the image has no root.img".into())
-    })
-    .await
-    .map_err(|e| err(e.to_string()))?
-    .map_err(err)
+    tokio::task::spawn_blocking(move || ::stemcell::root_img_size(&path))
+        .await
+        .map_err(|e| {
+            ImageReadError(StemcellError::Io {
+                path: shown.into(),
+                source: std::io::Error::other(e),
+            })
+        })?
+        .map_err(ImageReadError)
 }
 
-/// The upload body, and a slot holding the reader's error if it fails
-/// (the upload then fails too, and the slot says why).
-pub fn stream(path: PathBuf) -> (reqwest::Body, Arc<Mutex<Option<ImageReadError>>>) {
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(DEPTH);
-    let failure = Arc::new(Mutex::new(None));
-    let slot = failure.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(message) = pump(&path, &tx) {
-            let e = ImageReadError {
-                path: path.display().to_string(),
-                message,
-            };
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+/// Where the reader's error is left when it fails mid-upload: the upload
+/// then fails too, and the slot says why.
+pub type Failure = Arc<Mutex<Option<ImageReadError>>>;
+
+/// The upload body, and the slot holding the reader's error if it fails.
+pub fn stream(path: PathBuf) -> (reqwest::Body, Failure) {
+    let (body, failure) = chunks(path);
     (reqwest::Body::wrap_stream(body), failure)
 }
 
-fn pump(path: &Path, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> Result<(), String> {
-    let mut archive = open(path).map_err(|e| e.to_string())?;
-    for entry in archive.entries().map_err(|e| e.to_string())? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        if !is_root_img(&entry.path().map_err(|e| e.to_string())?) {
-            continue;
+fn chunks(
+    path: PathBuf,
+) -> (
+    impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    Failure,
+) {
+    let failure = Failure::default();
+    let slot = failure.clone();
+    let blocks = ::stemcell::spawn_root_img_blocks(path, CHUNK, DEPTH);
+    let body = futures_util::stream::unfold(blocks, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .map(move |item| match item {
+        Ok(block) => Ok(Bytes::from(block.data)),
+        Err(e) => {
+            // Filled before the body fails, so the slot is set by the time
+            // the upload returns.
+            let e = ImageReadError(e);
+            let shown = std::io::Error::other(e.to_string());
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            Err(shown)
         }
-        let expected = entry.size();
-        let mut sent = 0u64;
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            let n = read_full(&mut entry, &mut buf).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            buf.truncate(n);
-            sent += n as u64;
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                return Ok(()); // the upload ended first; it reports why
-            }
-        }
-        if sent != expected {
-            return Err(format!("truncated: {sent} of {expected} bytes"));
-        }
-        return Ok(());
-    }
-    Err("the image has no root.img".into())
+    });
+    (body, failure)
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(dir: &std::path::Path, members: &[(&str, &[u8])]) -> PathBuf {
+        let path = dir.join("image");
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, *data).unwrap();
         }
+        tar.into_inner().unwrap().finish().unwrap();
+        path
     }
-    Ok(filled)
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn check_answers_the_size_or_names_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = image(dir.path(), &[("root.img", &[7u8; 3000])]);
+        assert_eq!(rt().block_on(check(path)).unwrap(), 3000);
+        let path = image(dir.path(), &[("other", b"abc")]);
+        let e = cpi::Error::from(rt().block_on(check(path.clone())).unwrap_err());
+        assert_eq!(e.kind(), cpi::ErrorKind::Cpi);
+        assert!(e.message().contains("root.img"), "{}", e.message());
+        assert!(
+            e.message().contains(&path.display().to_string()),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn a_truncated_image_fails_the_body_and_fills_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..3 * CHUNK as u32).map(|i| (i % 251) as u8).collect();
+        let path = image(dir.path(), &[("root.img", &data)]);
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+        let (body, failure) = chunks(path);
+        let ended_with_error = rt().block_on(async {
+            let mut body = std::pin::pin!(body);
+            while let Some(chunk) = body.next().await {
+                if chunk.is_err() {
+                    return true;
+                }
+            }
+            false
+        });
+        assert!(ended_with_error, "the body must fail, not end short");
+        let e = failure.lock().unwrap().take().expect("the slot says why");
+        assert!(e.to_string().contains("root.img"), "{e}");
+    }
 }
