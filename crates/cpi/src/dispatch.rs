@@ -5,7 +5,6 @@ use crate::args::*;
 use crate::cloud::Cloud;
 use crate::{Error, Result};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 
 /// Every method the protocol defines (v1 to v3).
 pub const METHODS: &[&str] = &[
@@ -65,10 +64,7 @@ pub async fn dispatch<C: Cloud>(
             let args = CreateStemcell {
                 image_path: a.get::<String>(0)?.into(),
                 cloud_properties: a.opt(1)?.unwrap_or_default(),
-                tags: env
-                    .and_then(|e| e.tags)
-                    .map(|t| t.0)
-                    .unwrap_or_else(BTreeMap::new),
+                tags: env.and_then(|e| e.tags).map(|t| t.0).unwrap_or_default(),
             };
             json!(cloud.create_stemcell(args).await?)
         }

@@ -87,7 +87,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A number unique in this run (IPs, agent ids, file names).
-    pub fn next(&mut self) -> u32 {
+    pub fn unique(&mut self) -> u32 {
         self.counter += 1;
         self.counter
     }
@@ -95,7 +95,7 @@ impl<'a> Ctx<'a> {
     pub fn agent_id(&mut self) -> String {
         format!(
             "agent-{}-{}",
-            self.next(),
+            self.unique(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         )
     }
@@ -109,7 +109,7 @@ impl<'a> Ctx<'a> {
 
     /// `{"default": <a manual network with the next free IP>}`.
     pub fn manual_networks(&mut self) -> Value {
-        let n = (self.next() % 200 + 10) as u8;
+        let n = (self.unique() % 200 + 10) as u8;
         json!({"default": self.env.manual_network(n)})
     }
 
@@ -170,7 +170,7 @@ impl<'a> Ctx<'a> {
         api_version: u32,
         props: Value,
     ) -> Result<(PathBuf, Value), Stop> {
-        let n = self.next();
+        let n = self.unique();
         let dir = self.work.path().join(format!("stemcell-{n}"));
         std::fs::create_dir_all(&dir).map_err(|e| Stop::Fail(format!("work dir: {e}")))?;
         let spec = StemcellSpec::new(

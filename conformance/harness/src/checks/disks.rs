@@ -3,11 +3,12 @@
 //! refusals the director relies on.
 
 use super::{
-    describe, ensure, fail, Ctx, Outcome, Stop, DISK_NOT_ATTACHED, DISK_NOT_FOUND, NOT_IMPLEMENTED,
+    describe, ensure, fail, Ctx, NamedCheck, Outcome, Stop, DISK_NOT_ATTACHED, DISK_NOT_FOUND,
+    NOT_IMPLEMENTED,
 };
 use serde_json::json;
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("attach_write_detach_reattach", attach_write_detach_reattach),
     ("attach_updates_registry_v1", attach_updates_registry_v1),
     ("has_disk_and_get_disks", has_disk_and_get_disks),
@@ -75,7 +76,7 @@ fn attach_write_detach_reattach(ctx: &mut Ctx) -> Outcome {
         );
     }
     expect_attached(ctx, &disk, Some(&vm1))?;
-    let data = format!("conformance data {}", ctx.next()).into_bytes();
+    let data = format!("conformance data {}", ctx.unique()).into_bytes();
     let writable = write(ctx, &vm1, &disk, "conformance.txt", &data)?;
     ctx.detach(&vm1, &disk)?;
     expect_attached(ctx, &disk, None)?;

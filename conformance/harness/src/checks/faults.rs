@@ -3,12 +3,12 @@
 //! the environment cannot inject makes its check skipped, never passed.
 
 use super::stemcells::diff;
-use super::{describe, ensure, fail, skip, Ctx, Outcome, VM_CREATION_FAILED};
+use super::{describe, ensure, fail, skip, Ctx, NamedCheck, Outcome, VM_CREATION_FAILED};
 use crate::environment::Fault;
 use serde_json::json;
 use std::time::Duration;
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("create_vm_failure_cleans_up", create_vm_failure_cleans_up),
     ("transient_error_retried", transient_error_retried),
     ("persistent_error_bounded", persistent_error_bounded),

@@ -3,10 +3,10 @@
 
 use super::disks::{expect_attached, expect_data, write};
 use super::stemcells::diff;
-use super::{describe, ensure, fail, Ctx, Outcome, NOT_IMPLEMENTED};
+use super::{describe, ensure, fail, Ctx, NamedCheck, Outcome, NOT_IMPLEMENTED};
 use serde_json::json;
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("deploy", deploy_flow),
     ("recreate", recreate),
     ("resurrect", resurrect),
@@ -111,7 +111,7 @@ fn deploy_flow(ctx: &mut Ctx) -> Outcome {
 /// set_vm_metadata → attach_disk → set_disk_metadata.
 fn recreate(ctx: &mut Ctx) -> Outcome {
     let d = deploy(ctx)?;
-    let data = format!("recreate {}", ctx.next()).into_bytes();
+    let data = format!("recreate {}", ctx.unique()).into_bytes();
     let writable = write(ctx, &d.vm, &d.disk, "flow.txt", &data)?;
     let cpi = ctx.cpi.clone();
     let snap = ctx.reply(&cpi, "snapshot_disk", vec![json!(d.disk), disk_metadata()])?;
@@ -142,7 +142,7 @@ fn recreate(ctx: &mut Ctx) -> Outcome {
 /// the same persistent disk, data intact.
 fn resurrect(ctx: &mut Ctx) -> Outcome {
     let d = deploy(ctx)?;
-    let data = format!("resurrect {}", ctx.next()).into_bytes();
+    let data = format!("resurrect {}", ctx.unique()).into_bytes();
     let writable = write(ctx, &d.vm, &d.disk, "flow.txt", &data)?;
     ctx.env.destroy_vm_out_of_band(&d.vm);
     let cpi = ctx.cpi.clone();
@@ -190,7 +190,7 @@ fn delete_deployment(ctx: &mut Ctx) -> Outcome {
 /// one, the agent copies the data, the old one is detached and deleted.
 fn create_env_disk_migration(ctx: &mut Ctx) -> Outcome {
     let d = deploy(ctx)?;
-    let data = format!("migrate {}", ctx.next()).into_bytes();
+    let data = format!("migrate {}", ctx.unique()).into_bytes();
     let writable = write(ctx, &d.vm, &d.disk, "flow.txt", &data)?;
     let new_disk = ctx.create_disk(2048, Some(&d.vm))?;
     attach_persistent(ctx, &d.vm, &new_disk)?;

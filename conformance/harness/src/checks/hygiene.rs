@@ -2,10 +2,10 @@
 //! cloud holding at the end exactly what it held at the start.
 
 use super::stemcells::diff;
-use super::{ensure, Ctx, Outcome};
+use super::{ensure, Ctx, NamedCheck, Outcome};
 use serde_json::{json, Value};
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("no_secrets_logged", no_secrets_logged),
     ("inventory_restored", inventory_restored),
 ];

@@ -60,10 +60,13 @@ macro_rules! skip {
 }
 pub(crate) use {ensure, fail, skip};
 
+/// A check's name and its function, as each group lists them.
+pub type NamedCheck = (&'static str, fn(&mut Ctx) -> Outcome);
+
 /// Every check, in the order the suite runs them: hygiene last, so that it
 /// sees the whole run.
 pub fn all() -> Vec<Check> {
-    let groups: [(&'static str, &[(&'static str, fn(&mut Ctx) -> Outcome)]); 7] = [
+    let groups: [(&'static str, &[NamedCheck]); 7] = [
         ("protocol", protocol::CHECKS),
         ("stemcells", stemcells::CHECKS),
         ("vms", vms::CHECKS),

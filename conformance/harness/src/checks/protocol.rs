@@ -3,14 +3,14 @@
 
 mod input;
 
-use super::{describe, ensure, fail, Ctx, Outcome, CPI_ERROR, NOT_IMPLEMENTED};
+use super::{describe, ensure, fail, Ctx, NamedCheck, Outcome, CPI_ERROR, NOT_IMPLEMENTED};
 use crate::cpi::{Cpi, Reply};
 use crate::environment::Fault;
 use input::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("info_without_cloud", info_without_cloud),
     ("result_shapes_v1", result_shapes_v1),
     ("result_shapes_v2", result_shapes_v2),

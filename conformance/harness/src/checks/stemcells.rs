@@ -1,11 +1,11 @@
 //! Stemcells: heavy import, light reference, twice the same, bad images,
 //! and deleting what is already gone.
 
-use super::{describe, ensure, skip, Ctx, Outcome};
+use super::{describe, ensure, skip, Ctx, NamedCheck, Outcome};
 use crate::stemcell::Image;
 use serde_json::json;
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("heavy_create_use_delete", heavy_create_use_delete),
     ("light_references_image", light_references_image),
     ("same_stemcell_twice", same_stemcell_twice),

@@ -3,10 +3,12 @@
 
 use super::settings::{compare, Expected};
 use super::stemcells::diff;
-use super::{describe, ensure, fail, skip, Ctx, Outcome, CLOUD_ERROR, VM_CREATION_FAILED};
+use super::{
+    describe, ensure, fail, skip, Ctx, NamedCheck, Outcome, CLOUD_ERROR, VM_CREATION_FAILED,
+};
 use serde_json::{json, Value};
 
-pub const CHECKS: &[(&str, fn(&mut Ctx) -> Outcome)] = &[
+pub const CHECKS: &[NamedCheck] = &[
     ("create_manual_network", create_manual_network),
     ("create_dynamic_network", create_dynamic_network),
     ("settings_user_data_v2", settings_user_data_v2),

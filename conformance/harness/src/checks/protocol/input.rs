@@ -136,7 +136,7 @@ fn with_config(cpi: &Cpi, path: &str) -> Result<Cpi, Stop> {
 }
 
 pub(super) fn missing_config(ctx: &mut Ctx) -> Outcome {
-    let missing = format!("/nonexistent/conformance-{}/cpi.json", ctx.next());
+    let missing = format!("/nonexistent/conformance-{}/cpi.json", ctx.unique());
     let cpi = with_config(&ctx.cpi, &missing)?;
     let reply = cpi.call("has_vm", vec![json!(ctx.env.unknown_cid("vm"))])?;
     expect_error(
