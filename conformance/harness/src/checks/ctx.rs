@@ -229,6 +229,25 @@ impl<'a> Ctx<'a> {
 
     /// `create_vm` with the environment's VM properties; answers the cid and
     /// the v2 networks (null under v1).
+    /// `create_vm`'s six arguments, in the director's order.
+    pub fn create_vm_args(
+        &self,
+        agent_id: &str,
+        stemcell: &str,
+        cloud_properties: Value,
+        networks: Value,
+        disks: &[String],
+    ) -> Vec<Value> {
+        vec![
+            json!(agent_id),
+            json!(stemcell),
+            cloud_properties,
+            networks,
+            json!(disks),
+            self.vm_env(),
+        ]
+    }
+
     pub fn create_vm_with(
         &mut self,
         cpi: &Cpi,
@@ -238,18 +257,8 @@ impl<'a> Ctx<'a> {
         disks: &[String],
     ) -> Result<(String, Value), Stop> {
         let props = self.env.vm_cloud_properties();
-        let result = self.ok(
-            cpi,
-            "create_vm",
-            vec![
-                json!(agent_id),
-                json!(stemcell),
-                props,
-                networks.clone(),
-                json!(disks),
-                self.vm_env(),
-            ],
-        )?;
+        let args = self.create_vm_args(agent_id, stemcell, props, networks.clone(), disks);
+        let result = self.ok(cpi, "create_vm", args)?;
         let (cid, nets) = match (&result, cpi.api_version) {
             (Value::Array(pair), v) if v >= 2 && pair.len() == 2 => {
                 (as_cid("create_vm", &pair[0])?, pair[1].clone())

@@ -31,18 +31,8 @@ fn create_vm_failure_cleans_up(ctx: &mut Ctx) -> Outcome {
     let nets = ctx.manual_networks();
     let cpi = ctx.cpi.clone();
     let props = ctx.env.vm_cloud_properties();
-    let reply = ctx.reply(
-        &cpi,
-        "create_vm",
-        vec![
-            json!(agent),
-            json!(stemcell),
-            props,
-            nets,
-            json!([]),
-            ctx.vm_env(),
-        ],
-    );
+    let args = ctx.create_vm_args(&agent, &stemcell, props, nets, &[]);
+    let reply = ctx.reply(&cpi, "create_vm", args);
     ctx.env.clear_faults();
     let reply = reply?;
     let after = ctx.env.inventory();

@@ -258,18 +258,8 @@ fn bad_cloud_properties(ctx: &mut Ctx) -> Outcome {
     let agent = ctx.agent_id();
     let nets = ctx.manual_networks();
     let cpi = ctx.cpi.clone();
-    let reply = ctx.reply(
-        &cpi,
-        "create_vm",
-        vec![
-            json!(agent),
-            json!(stemcell),
-            props,
-            nets,
-            json!([]),
-            ctx.vm_env(),
-        ],
-    )?;
+    let args = ctx.create_vm_args(&agent, &stemcell, props, nets, &[]);
+    let reply = ctx.reply(&cpi, "create_vm", args)?;
     let after = ctx.env.inventory();
     match reply.error {
         None => {
