@@ -26,7 +26,9 @@ pub enum Target<'a> {
 
 pub fn backoff(poll_interval_s: u64, state_timeout: Duration) -> Backoff {
     let max = Duration::from_secs(poll_interval_s).max(Duration::from_millis(200));
-    Backoff::new(Duration::from_millis(100), max, state_timeout)
+    // Start small (see `Backoff::resource`): most transitions on a healthy
+    // cloud finish within the first few hundred milliseconds.
+    Backoff::new(Duration::from_millis(25), max, state_timeout)
 }
 
 /// Polls `look` until `target` is reached. An `error`/`failed`/`killed`
