@@ -28,17 +28,7 @@ impl cpi::Cloud for Aws {
     /// As the Ruby CPI does: the director's `cpi` config properties go over
     /// `cloud.properties.aws`.
     fn merge_context(config: &mut Value, overrides: &Map<String, Value>) {
-        let Some(props) = config
-            .get_mut("cloud")
-            .and_then(|c| c.get_mut("properties"))
-            .and_then(Value::as_object_mut)
-        else {
-            return;
-        };
-        let aws = props
-            .entry("aws")
-            .or_insert_with(|| Value::Object(Map::new()));
-        cpi::config::deep_merge(aws, &Value::Object(overrides.clone()));
+        cpi::config::merge_at(config, &["cloud", "properties", "aws"], overrides);
     }
 
     fn new(config: Config, ctx: CallContext) -> Result<Self> {

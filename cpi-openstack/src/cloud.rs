@@ -52,13 +52,7 @@ impl Cloud for OpenStack {
     }
 
     fn merge_context(config: &mut Value, overrides: &Map<String, Value>) {
-        let target = config
-            .pointer_mut("/cloud/properties/openstack")
-            .filter(|v| v.is_object());
-        match target {
-            Some(t) => cpi::config::deep_merge(t, &Value::Object(overrides.clone())),
-            None => cpi::config::deep_merge(config, &Value::Object(overrides.clone())),
-        }
+        cpi::config::merge_at(config, &["cloud", "properties", "openstack"], overrides);
     }
 
     fn new(config: Config, ctx: CallContext) -> Result<Self> {

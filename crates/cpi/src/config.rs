@@ -42,6 +42,22 @@ pub fn deep_merge(base: &mut Value, overlay: &Value) {
     }
 }
 
+/// Puts `overrides` over the object at `path`, creating the objects on the
+/// way: where a cloud's job keeps its properties (`cloud.properties.aws`).
+/// A non-object on the way is left alone for the typed parse to report.
+pub fn merge_at(config: &mut Value, path: &[&str], overrides: &serde_json::Map<String, Value>) {
+    let mut target = config;
+    for key in path {
+        target = match target {
+            Value::Object(map) => map
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Default::default())),
+            _ => return,
+        };
+    }
+    deep_merge(target, &Value::Object(overrides.clone()));
+}
+
 /// The typed config, and the paths of keys it did not use.
 pub struct Parsed<T> {
     pub config: T,
@@ -109,6 +125,24 @@ mod tests {
     fn reports_unknown_keys() {
         let p = parse::<Cfg>(json!({"cloud": {"region": "r", "extra": 1}, "debug": {}})).unwrap();
         assert_eq!(p.unknown_keys, vec!["cloud.extra", "debug"]);
+    }
+
+    #[test]
+    fn merges_at_a_path_creating_it() {
+        let over = json!({"region": "eu-west-1"}).as_object().unwrap().clone();
+        let mut c =
+            json!({"cloud": {"properties": {"aws": {"region": "us-east-1", "max_retries": 8}}}});
+        merge_at(&mut c, &["cloud", "properties", "aws"], &over);
+        assert_eq!(
+            c["cloud"]["properties"]["aws"],
+            json!({"region": "eu-west-1", "max_retries": 8})
+        );
+        let mut c = json!({"cloud": {}});
+        merge_at(&mut c, &["cloud", "properties", "aws"], &over);
+        assert_eq!(c["cloud"]["properties"]["aws"]["region"], "eu-west-1");
+        let mut c = json!({"cloud": "not an object"});
+        merge_at(&mut c, &["cloud", "properties"], &over);
+        assert_eq!(c, json!({"cloud": "not an object"}));
     }
 
     #[test]
