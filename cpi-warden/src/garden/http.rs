@@ -89,16 +89,21 @@ pub async fn send(
     w.flush().await.map_err(|e| transport(what, e))
 }
 
-pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError> {
+/// One line of an answer's framing; EOF before it is a transport error.
+async fn read_line(conn: &mut Conn, what: &str, at_eof: &str) -> Result<String, GardenError> {
     let mut line = String::new();
-    if conn
+    let n = conn
         .read_line(&mut line)
         .await
-        .map_err(|e| transport(what, e))?
-        == 0
-    {
-        return Err(transport(what, "connection closed before an answer"));
+        .map_err(|e| transport(what, e))?;
+    if n == 0 {
+        return Err(transport(what, at_eof));
     }
+    Ok(line)
+}
+
+pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError> {
+    let line = read_line(conn, what, "connection closed before an answer").await?;
     let status = line
         .split_whitespace()
         .nth(1)
@@ -109,15 +114,7 @@ pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError>
         })?;
     let mut headers = Vec::new();
     loop {
-        let mut h = String::new();
-        if conn
-            .read_line(&mut h)
-            .await
-            .map_err(|e| transport(what, e))?
-            == 0
-        {
-            return Err(transport(what, "connection closed in the answer's head"));
-        }
+        let h = read_line(conn, what, "connection closed in the answer's head").await?;
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -137,15 +134,7 @@ pub async fn read_body(conn: &mut Conn, head: &Head, what: &str) -> Result<Vec<u
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
     {
         loop {
-            let mut line = String::new();
-            if conn
-                .read_line(&mut line)
-                .await
-                .map_err(|e| transport(what, e))?
-                == 0
-            {
-                return Err(transport(what, "connection closed inside a chunked body"));
-            }
+            let line = read_line(conn, what, "connection closed inside a chunked body").await?;
             let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
                 .map_err(|_| GardenError::Protocol {
                     what: what.into(),
