@@ -60,6 +60,67 @@ pub enum Fault {
     DropConnection,
 }
 
+/// Random faults for the load mode (`conformance load`): each request the
+/// CPI sends to the cloud draws independently, with these probabilities, from
+/// a generator seeded with `seed` (so a run can be repeated). The shares add
+/// up to at most 1; a request that draws none is served normally.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chaos {
+    /// Answered the cloud's own throttling error before it acts: EC2
+    /// `RequestLimitExceeded` (HTTP 503), OpenStack 429 with `Retry-After`
+    /// (Nova, Neutron, Cinder, Glance; Keystone too), SoftLayer's
+    /// `SoftLayer_Exception_WebService_RateLimitExceeded`, Garden 503 or a
+    /// refused connection.
+    pub throttle: f64,
+    /// Answered a server error (HTTP 500) before the cloud acts.
+    pub server_error: f64,
+    /// The cloud acts (the create, delete or attach happens), then the answer
+    /// is lost: the connection is closed without a response, or a 500 is
+    /// sent in place of the real answer.
+    pub lost_answer: f64,
+    /// The answer starts (status and headers, part of the body), then the
+    /// connection is dropped. The cloud has acted.
+    pub drop_mid_body: f64,
+    /// Above this many requests per second (over the whole fake, all CPI
+    /// processes together), requests are throttled as above. None: no limit.
+    pub rate_limit: Option<f64>,
+    pub seed: u64,
+}
+
+impl Chaos {
+    /// The soak of issue 17: 5% server errors, 2% lost answers, 1% dropped
+    /// mid-body.
+    pub fn soak(seed: u64) -> Chaos {
+        Chaos {
+            server_error: 0.05,
+            lost_answer: 0.02,
+            drop_mid_body: 0.01,
+            seed,
+            ..Chaos::default()
+        }
+    }
+
+    /// Throttling only: `share` of requests answered the throttling error.
+    pub fn throttling(share: f64, seed: u64) -> Chaos {
+        Chaos {
+            throttle: share,
+            seed,
+            ..Chaos::default()
+        }
+    }
+}
+
+/// What the fake counted while chaos was on: requests served and faults
+/// acted out, by kind. For the load report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChaosCounts {
+    pub requests: u64,
+    pub throttled: u64,
+    pub server_errors: u64,
+    pub lost_answers: u64,
+    pub dropped_mid_body: u64,
+}
+
 pub trait Environment {
     /// The CPI's name for reports: `cpi-warden`.
     fn name(&self) -> &str;
@@ -172,5 +233,25 @@ pub trait Environment {
     /// agent reads back from its user data (`server.name`).
     fn registry_key(&self, vm: &str) -> String {
         vm.to_owned()
+    }
+
+    /// Turns random faults on (`Some`) or off (`None`) for every request
+    /// that reaches the cloud until called again. Answers false when this
+    /// cloud cannot act them out (the load mode then reports it).
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        let _ = chaos;
+        false
+    }
+
+    /// What the fake counted since chaos was last turned on.
+    fn chaos_counts(&self) -> ChaosCounts {
+        ChaosCounts::default()
+    }
+
+    /// The environment can serve calls from many CPI processes at once (the
+    /// director's `max_in_flight`). The load mode refuses to run K > 1
+    /// against an environment that says false.
+    fn concurrent(&self) -> bool {
+        true
     }
 }
