@@ -121,6 +121,18 @@ pub struct ChaosCounts {
     pub dropped_mid_body: u64,
 }
 
+/// What the cloud served since the last `reset_served`: every request that
+/// reached the fake (or the proxy in front of moto), and the time the fake
+/// spent answering them, by route. For the bench's cost breakdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    /// One entry per request: a route label (`POST /v2.1/servers`,
+    /// `ec2:RunInstances`, `garden:GET /containers/:handle/info`) and the
+    /// time between the request's last byte in and the answer's last byte
+    /// out, as the fake measured it.
+    pub requests: Vec<(String, Duration)>,
+}
+
 pub trait Environment {
     /// The CPI's name for reports: `cpi-warden`.
     fn name(&self) -> &str;
@@ -254,4 +266,12 @@ pub trait Environment {
     fn concurrent(&self) -> bool {
         true
     }
+
+    /// The requests the cloud served since the last `reset_served`, with the
+    /// fake's own time for each. None: this environment does not record them.
+    fn served(&self) -> Option<Served> {
+        None
+    }
+
+    fn reset_served(&self) {}
 }
