@@ -16,74 +16,63 @@ pub const USER_DATA_FILE: &str = "/var/vcap/bosh/warden-cpi-user-data.json";
 pub const METADATA_FILE: &str = "/var/vcap/bosh/warden-cpi-metadata.json";
 
 impl Warden {
-    /// Runs a script as root; a non-zero exit is an error carrying its output.
-    pub async fn script(&self, vm: &VmCid, script: &str) -> Result<()> {
-        let r = self
-            .garden
-            .run(vm.as_str(), &ProcessSpec::script(script))
-            .await?;
-        if r.exit_status != 0 {
-            return Err(Error::cloud(format!(
-                "script in container {vm} exited {}: stdout '{}' stderr '{}'",
-                r.exit_status,
-                String::from_utf8_lossy(&r.stdout).trim(),
-                String::from_utf8_lossy(&r.stderr).trim()
-            )));
-        }
-        Ok(())
-    }
-
     /// Writes `contents` at `path` in the container and checks it landed.
     pub async fn upload(&self, vm: &VmCid, path: &str, contents: &[u8]) -> Result<()> {
         let (dir, name) = path
             .rsplit_once('/')
             .ok_or_else(|| Error::cpi(format!("'{path}' is not absolute")))?;
+        self.upload_files(vm, dir, &[(name, contents)]).await
+    }
+
+    /// Writes files into one directory of the container with one stream-in
+    /// (a tar of them all), then checks they landed: as the Go CPI does,
+    /// `sync` and `[ -f ]`, a few times over a short while (overlay
+    /// filesystems can lag), but in one script whose exit status is all the
+    /// answer (no output streams attached).
+    pub async fn upload_files(&self, vm: &VmCid, dir: &str, files: &[(&str, &[u8])]) -> Result<()> {
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(contents.len() as u64);
-        h.set_mode(0o640);
-        h.set_cksum();
-        b.append_data(&mut h, name, contents)
-            .map_err(|e| Error::cpi(format!("building tar: {e}")))?;
+        for (name, contents) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(contents.len() as u64);
+            h.set_mode(0o640);
+            h.set_cksum();
+            b.append_data(&mut h, name, *contents)
+                .map_err(|e| Error::cpi(format!("building tar: {e}")))?;
+        }
         let tar = b
             .into_inner()
             .map_err(|e| Error::cpi(format!("building tar: {e}")))?;
+        let dir = dir.trim_end_matches('/');
         self.garden
             .stream_in(vm.as_str(), &format!("{dir}/"), &tar)
             .await?;
-        // As the Go CPI does: sync, then check the file is visible, a few
-        // times over a short while (overlay filesystems can lag).
-        let check = ProcessSpec::script(&format!("[ -f '{path}' ]"));
+        let tests: Vec<String> = files
+            .iter()
+            .map(|(name, _)| format!("[ -f '{dir}/{name}' ]"))
+            .collect();
+        let check = ProcessSpec::script(&format!("sync; {}", tests.join(" && ")));
         let visible = Backoff::new(
             Duration::from_millis(50),
             Duration::from_millis(200),
             Duration::from_secs(2),
         )
         .attempts(10);
+        let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
         wait_for(
-            format!("{path} to appear in container {vm}"),
+            format!("{} to appear in {dir} in container {vm}", names.join(", ")),
             visible,
             || async {
-                let sync = self
-                    .garden
-                    .run(vm.as_str(), &ProcessSpec::script("sync"))
-                    .await?;
-                if sync.exit_status != 0 {
-                    tracing::debug!("sync in {vm} exited {}", sync.exit_status);
-                }
-                Ok((self.garden.run(vm.as_str(), &check).await?.exit_status == 0).then_some(()))
+                Ok((self.garden.run_status(vm.as_str(), &check).await? == 0).then_some(()))
             },
         )
         .await
     }
 
-    /// Reads a file from the container.
+    /// Reads a file from the container: a stream-out of it as root (the Go
+    /// CPI first copies it to /tmp with a script, three more connections
+    /// and a file left behind each time).
     pub async fn download(&self, vm: &VmCid, path: &str) -> Result<Vec<u8>> {
-        let name = path.rsplit('/').next().unwrap_or("file");
-        let tmp = format!("/tmp/{name}-{:016x}", rand::random::<u64>());
-        self.script(vm, &format!("cp {path} {tmp} && chown vcap:vcap {tmp}"))
-            .await?;
-        let tar = self.garden.stream_out(vm.as_str(), &tmp).await?;
+        let tar = self.garden.stream_out(vm.as_str(), path).await?;
         let mut archive = tar::Archive::new(&tar[..]);
         let mut entries = archive
             .entries()
@@ -115,19 +104,31 @@ impl Warden {
         }
     }
 
-    /// The settings the VM's agent has now.
-    pub async fn load_settings(&self, vm: &VmCid, delivery: Delivery) -> Result<Settings> {
-        match delivery {
-            Delivery::UserData => {
-                let raw = self.download(vm, SETTINGS_FILE).await?;
-                serde_json::from_slice(&raw)
-                    .map_err(|e| Error::cloud(format!("settings of {vm} in {SETTINGS_FILE}: {e}")))
+    /// The settings the VM's agent has now, and where they live. The file in
+    /// the container is read first (one stream-out, which also finds a
+    /// missing container: VMNotFound); only when it is not there and the
+    /// config has a registry is the container's delivery property asked for.
+    pub async fn current_settings(&self, vm: &VmCid) -> Result<(Settings, Delivery)> {
+        let file = self.download(vm, SETTINGS_FILE).await;
+        let registry_configured =
+            self.config.agent_env_service()? == crate::config::AgentEnvService::Registry;
+        match file {
+            Ok(raw) => {
+                let s = serde_json::from_slice(&raw).map_err(|e| {
+                    Error::cloud(format!("settings of {vm} in {SETTINGS_FILE}: {e}"))
+                })?;
+                Ok((s, Delivery::UserData))
             }
-            Delivery::Registry => self
-                .registry()?
-                .get(vm)
-                .await?
-                .ok_or_else(|| Error::cloud(format!("the registry has no settings for {vm}"))),
+            Err(e) if e.kind() == cpi::ErrorKind::VmNotFound || !registry_configured => Err(e),
+            Err(e) => {
+                if self.delivery_of(vm).await? != Delivery::Registry {
+                    return Err(e);
+                }
+                let s = self.registry()?.get(vm).await?.ok_or_else(|| {
+                    Error::cloud(format!("the registry has no settings for {vm}"))
+                })?;
+                Ok((s, Delivery::Registry))
+            }
         }
     }
 
@@ -142,7 +143,7 @@ impl Warden {
     }
 
     /// The delivery recorded on an existing VM (its container property).
-    pub async fn delivery_of(&self, vm: &VmCid) -> Result<Delivery> {
+    async fn delivery_of(&self, vm: &VmCid) -> Result<Delivery> {
         let info = self.garden.info(vm.as_str()).await?;
         let registry = info
             .properties

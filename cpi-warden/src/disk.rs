@@ -55,19 +55,6 @@ impl Warden {
                 .then(|| VmCid::new(parts[0].as_os_str().to_string_lossy().into_owned()))
         })
     }
-
-    /// Adds or removes the disk in the VM's settings, wherever they live.
-    async fn update_settings(&self, vm: &VmCid, disk: &DiskCid, hint: Option<Value>) -> Result<()> {
-        let delivery = self.delivery_of(vm).await?;
-        let mut settings = self.load_settings(vm, delivery).await?;
-        match hint {
-            Some(h) => settings.attach_persistent(disk, h),
-            None => {
-                settings.detach_persistent(disk);
-            }
-        }
-        self.store_settings(vm, &settings, delivery).await
-    }
 }
 
 impl cpi::Disks for Warden {
@@ -117,30 +104,36 @@ impl cpi::Disks for Warden {
         Ok(self.disk_path(&cid)?.is_file())
     }
 
+    /// The director's order of steps, with one Garden request to read the
+    /// settings (which also finds a missing VM) and two to write them.
     async fn attach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<DiskHint> {
         let file = self.disk_path(&disk)?;
         if !file.is_file() {
             return Err(Error::disk_not_found(&disk).context("attach_disk"));
         }
-        self.require_vm(&vm)
-            .await
-            .map_err(|e| e.context("attach_disk"))?;
         let guest = self.guest_disk_path(&disk);
-        match self.attached_to(&disk) {
+        let mounted_here = match self.attached_to(&disk) {
             Some(other) if other != vm => {
                 return Err(Error::cloud(format!(
                     "attach_disk: disk '{disk}' is already attached to VM '{other}'"
                 )))
             }
-            Some(_) => {}
-            None => host::mount_disk(&file, &self.disk_mount(&vm, &disk))
-                .map_err(|e| Error::from(e).context("attach_disk"))?,
-        }
-        if let Err(e) = self
-            .update_settings(&vm, &disk, Some(Value::String(guest.clone())))
+            Some(_) => true,
+            None => false,
+        };
+        let (mut settings, delivery) = self
+            .current_settings(&vm)
             .await
-        {
-            let _ = host::unmount_disk(&self.disk_mount(&vm, &disk));
+            .map_err(|e| e.context("attach_disk"))?;
+        let target = self.disk_mount(&vm, &disk);
+        if !mounted_here {
+            host::mount_disk(&file, &target).map_err(|e| Error::from(e).context("attach_disk"))?;
+        }
+        settings.attach_persistent(&disk, Value::String(guest.clone()));
+        if let Err(e) = self.store_settings(&vm, &settings, delivery).await {
+            if !mounted_here {
+                let _ = host::unmount_disk(&target);
+            }
             return Err(e.context(format!(
                 "attach_disk {disk} to {vm}: updating agent settings"
             )));
@@ -148,15 +141,18 @@ impl cpi::Disks for Warden {
         Ok(DiskHint::Path(guest))
     }
 
+    /// Not mounted for this VM: DiskNotAttached, without asking Garden.
     async fn detach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<()> {
-        self.require_vm(&vm)
-            .await
-            .map_err(|e| e.context("detach_disk"))?;
         let target = self.disk_mount(&vm, &disk);
         if !host::is_mount_point(&target) {
             return Err(Error::disk_not_attached(&vm, &disk));
         }
-        self.update_settings(&vm, &disk, None)
+        let (mut settings, delivery) = self
+            .current_settings(&vm)
+            .await
+            .map_err(|e| e.context(format!("detach_disk {disk} from {vm}")))?;
+        settings.detach_persistent(&disk);
+        self.store_settings(&vm, &settings, delivery)
             .await
             .map_err(|e| e.context(format!("detach_disk {disk} from {vm}")))?;
         host::unmount_disk(&target).map_err(|e| Error::from(e).context("detach_disk"))

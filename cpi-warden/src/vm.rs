@@ -3,7 +3,7 @@
 //! settings written into them and the agent started. A create that fails
 //! once the container exists destroys it (the Go CPI only stops it).
 
-use crate::agent_env::{METADATA_FILE, USER_DATA_FILE};
+use crate::agent_env::{METADATA_FILE, SETTINGS_FILE, USER_DATA_FILE};
 use crate::cloud::Warden;
 use crate::garden::{BindMount, ContainerSpec, ProcessSpec};
 use crate::host;
@@ -18,6 +18,8 @@ use std::path::PathBuf;
 /// as they come).
 pub const AGENT_ID_PROPERTY: &str = "warden-cpi.agent_id";
 pub const DELIVERY_PROPERTY: &str = "warden-cpi.settings";
+/// The director's VM metadata, a JSON object of strings.
+pub const METADATA_PROPERTY: &str = "warden-cpi.metadata";
 
 /// The agent's start, as the Go warden CPI runs it (not waited for).
 const START_AGENT: &str = "umount /etc/resolv.conf\numount /etc/hosts\numount /etc/hostname\nrm -rf /var/vcap/data/sys\nmkdir -p /var/vcap/data/sys\nsed -i 's/chronyc/# chronyc/g' /var/vcap/bosh/bin/sync-time\nexec env -i /usr/sbin/runsvdir-start";
@@ -75,7 +77,8 @@ impl Warden {
         Ok(())
     }
 
-    /// Everything after the container exists: ports, settings, metadata, agent.
+    /// Everything after the container exists: ports, the settings and
+    /// metadata files (one stream-in, one check), the agent.
     async fn finish_vm(
         &self,
         cid: &VmCid,
@@ -84,11 +87,6 @@ impl Warden {
         props: &VmProps,
         delivery: Delivery,
     ) -> Result<()> {
-        let _info = self
-            .garden
-            .info(cid.as_str())
-            .await
-            .map_err(|e| e.context("getting container info"))?;
         for p in &props.ports {
             let (h, c) = match p {
                 PortMapping::Same(p) => (*p, *p),
@@ -110,29 +108,51 @@ impl Warden {
                 ..Disks::default()
             },
         );
-        self.store_settings(cid, &settings, delivery)
-            .await
-            .map_err(|e| e.context("writing the agent settings"))?;
-        if delivery == Delivery::Registry {
-            let pointer = agent::user_data(
-                &settings,
-                Delivery::Registry,
-                self.config.actions.registry.as_ref(),
-            );
-            self.upload(cid, USER_DATA_FILE, pointer.to_string().as_bytes())
-                .await
-                .map_err(|e| e.context("writing user data"))?;
+        let metadata = json!({"instance-id": cid.as_str()}).to_string();
+        let mut files: Vec<(&str, Vec<u8>)> =
+            vec![(file_name(METADATA_FILE), metadata.into_bytes())];
+        match delivery {
+            Delivery::UserData => {
+                let body = serde_json::to_vec(&settings).map_err(|e| Error::cpi(e.to_string()))?;
+                files.push((file_name(SETTINGS_FILE), body));
+            }
+            Delivery::Registry => {
+                self.store_settings(cid, &settings, delivery)
+                    .await
+                    .map_err(|e| e.context("writing the agent settings"))?;
+                let pointer = agent::user_data(
+                    &settings,
+                    Delivery::Registry,
+                    self.config.actions.registry.as_ref(),
+                );
+                files.push((file_name(USER_DATA_FILE), pointer.to_string().into_bytes()));
+            }
         }
-        let metadata = json!({"instance-id": cid.as_str()});
-        self.upload(cid, METADATA_FILE, metadata.to_string().as_bytes())
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, &b[..])).collect();
+        self.upload_files(cid, BOSH_DIR, &files)
             .await
-            .map_err(|e| e.context("writing metadata"))?;
+            .map_err(|e| e.context("writing the agent settings and metadata"))?;
         self.garden
-            .spawn(cid.as_str(), &ProcessSpec::script(START_AGENT))
+            .spawn_once(
+                cid.as_str(),
+                AGENT_PROCESS_ID,
+                &ProcessSpec::script(START_AGENT),
+            )
             .await
             .map_err(|e| e.context("starting the BOSH agent"))?;
         Ok(())
     }
+}
+
+/// Where the agent's files live in the container.
+const BOSH_DIR: &str = "/var/vcap/bosh";
+
+/// The Garden process id of the agent's start: a retry after a lost answer
+/// finds it running instead of starting a second agent.
+const AGENT_PROCESS_ID: &str = "bosh-agent-start";
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The Garden network for the default network: `ip/prefix` for manual, ""
@@ -299,15 +319,15 @@ impl cpi::Vms for Warden {
         self.require_vm(&cid).await
     }
 
+    /// One Garden request: the metadata as one JSON container property
+    /// (`warden-cpi.metadata`). A missing container answers VMNotFound.
+    /// (The Go CPI stores nothing.)
     async fn set_vm_metadata(&self, cid: VmCid, metadata: Metadata) -> Result<()> {
-        self.require_vm(&cid).await?;
-        for (k, v) in metadata.iter() {
-            self.garden
-                .set_property(cid.as_str(), k, v)
-                .await
-                .map_err(|e| e.context("set_vm_metadata"))?;
-        }
-        Ok(())
+        let value = serde_json::to_string(&metadata.0).map_err(|e| Error::cpi(e.to_string()))?;
+        self.garden
+            .set_property(cid.as_str(), METADATA_PROPERTY, &value)
+            .await
+            .map_err(|e| e.context("set_vm_metadata"))
     }
 }
 

@@ -16,6 +16,8 @@ pub const SETTINGS_FILE: &str = "var/vcap/bosh/warden-cpi-agent-env.json";
 pub const USER_DATA_FILE: &str = "var/vcap/bosh/warden-cpi-user-data.json";
 /// Properties the CPI keeps for itself, not metadata.
 const CPI_PROPERTY_PREFIX: &str = "warden-cpi.";
+/// Where cpi-warden keeps the director's VM metadata: one JSON object.
+pub const METADATA_PROPERTY: &str = "warden-cpi.metadata";
 
 pub struct WardenEnvironment {
     fake: Option<FakeGarden>,
@@ -236,16 +238,32 @@ impl Environment for WardenEnvironment {
         self.fake().container(vm).map(|c| c.ip)
     }
 
+    /// Container properties that are not the CPI's own, plus the director's
+    /// metadata kept as one JSON property (`warden-cpi.metadata`).
     fn vm_metadata(&self, vm: &str) -> BTreeMap<String, String> {
-        self.fake()
-            .container(vm)
-            .map(|c| {
-                c.properties
-                    .into_iter()
-                    .filter(|(k, _)| !k.starts_with(CPI_PROPERTY_PREFIX))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(c) = self.fake().container(vm) else {
+            return BTreeMap::new();
+        };
+        let mut out: BTreeMap<String, String> = c
+            .properties
+            .iter()
+            .filter(|(k, _)| !k.starts_with(CPI_PROPERTY_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(Value::Object(m)) = c
+            .properties
+            .get(METADATA_PROPERTY)
+            .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
+        {
+            for (k, v) in m {
+                let v = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.insert(k, v);
+            }
+        }
+        out
     }
 
     fn agent_settings(&self, vm: &str) -> Option<Value> {

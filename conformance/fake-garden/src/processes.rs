@@ -45,12 +45,29 @@ pub async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, 
             return;
         }
     };
-    let outcome = shell::run(&rootfs, &path, &args);
     let pid = get_ci(&spec, "id")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // As Garden does: a second process with a running one's id is refused.
+    let taken = state
+        .lock()
+        .unwrap()
+        .container(&h)
+        .is_ok_and(|c| c.processes.contains(&pid));
+    if taken {
+        let e = GardenError::server(format!("process ID '{pid}' already in use"));
+        let _ = http::write_response(
+            conn.get_mut(),
+            e.status,
+            "application/json",
+            e.body().to_string().as_bytes(),
+        )
+        .await;
+        return;
+    }
+    let outcome = shell::run(&rootfs, &path, &args);
     let stream_id = "1".to_owned();
     {
         let mut s = state.lock().unwrap();

@@ -8,7 +8,7 @@ pub mod types;
 
 pub use error::GardenError;
 pub use http::Endpoint;
-pub use processes::{ProcessResult, ProcessSpec};
+pub use processes::{ProcessResult, ProcessSpec, Wait};
 pub use types::{BindMount, ContainerInfo, ContainerSpec};
 
 use cpi::wait::{retry, Backoff, Verdict};
@@ -308,6 +308,9 @@ impl Garden {
         .await
     }
 
+    /// Forwards a host port into the container. Not repeated blindly: a
+    /// retry first looks for the mapping in the container's info (the first
+    /// attempt may have made it and lost its answer).
     pub async fn net_in(
         &self,
         handle: &str,
@@ -315,36 +318,129 @@ impl Garden {
         container_port: u32,
     ) -> cpi::Result<(u32, u32)> {
         let target = format!("/containers/{}/net/in", http::encode(handle));
-        let v = self
-            .json(
-                "POST",
-                &target,
-                Some(json!({"host_port": host_port, "container_port": container_port})),
-                "net in",
-            )
-            .await?;
+        let what = format!("net in {host_port}:{container_port} on {handle}");
+        let body = json!({"host_port": host_port, "container_port": container_port}).to_string();
+        let mut attempt = 0;
+        let out = retry(&what, self.backoff, verdict, || {
+            attempt += 1;
+            let (what, target, body) = (&what, &target, &body);
+            let first = attempt == 1;
+            async move {
+                if !first && host_port != 0 {
+                    let info = self.info_once(handle).await?;
+                    let want = types::PortMapping {
+                        host_port,
+                        container_port: if container_port == 0 { host_port } else { container_port },
+                    };
+                    if info.mapped_ports.contains(&want) {
+                        return Ok(json!({"host_port": want.host_port, "container_port": want.container_port}).to_string().into_bytes());
+                    }
+                }
+                Ok(self
+                    .once("POST", target, "application/json", body.as_bytes(), what)
+                    .await?)
+            }
+        })
+        .await?;
+        let v: Value = serde_json::from_slice(&out).unwrap_or(Value::Null);
         let n = |k| get_ci(&v, k).and_then(Value::as_u64).unwrap_or(0) as u32;
         Ok((n("host_port"), n("container_port")))
+    }
+
+    /// One info request, no retry (for a retry's own look-up).
+    async fn info_once(&self, handle: &str) -> Result<ContainerInfo, GardenError> {
+        let what = format!("info of container {handle}");
+        let body = self
+            .once(
+                "GET",
+                &format!("/containers/{}/info", http::encode(handle)),
+                "",
+                &[],
+                &what,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| GardenError::Protocol {
+            what,
+            message: e.to_string(),
+        })
     }
 
     /// Runs a process and waits for it, collecting its output; retried when
     /// the run could not start.
     pub async fn run(&self, handle: &str, spec: &ProcessSpec) -> cpi::Result<ProcessResult> {
-        let what = format!("run {} in {handle}", spec.path);
-        retry(&what, self.backoff, verdict, || async {
-            Ok(processes::run(&self.endpoint, handle, spec, true, &what).await?)
-        })
-        .await
+        self.run_waiting(handle, spec, Wait::Output).await
+    }
+
+    /// Runs a process and waits for its exit status only: one connection,
+    /// no output attached. For scripts whose status is the whole answer.
+    pub async fn run_status(&self, handle: &str, spec: &ProcessSpec) -> cpi::Result<i32> {
+        Ok(self
+            .run_waiting(handle, spec, Wait::Status)
+            .await?
+            .exit_status)
     }
 
     /// Starts a process without attaching to its output or waiting for it.
     pub async fn spawn(&self, handle: &str, spec: &ProcessSpec) -> cpi::Result<String> {
-        let what = format!("start {} in {handle}", spec.path);
-        let r = retry(&what, self.backoff, verdict, || async {
-            Ok(processes::run(&self.endpoint, handle, spec, false, &what).await?)
+        Ok(self
+            .run_waiting(handle, spec, Wait::Started)
+            .await?
+            .process_id)
+    }
+
+    /// Starts a process under the process id `id` at most once: a retry first
+    /// looks for `id` in the container's process ids (the first attempt may
+    /// have started it and lost its answer).
+    pub async fn spawn_once(&self, handle: &str, id: &str, spec: &ProcessSpec) -> cpi::Result<()> {
+        let spec = ProcessSpec {
+            id: id.to_owned(),
+            ..spec.clone()
+        };
+        let what = format!("start {} ({id}) in {handle}", spec.path);
+        let mut attempt = 0;
+        retry(&what, self.backoff, verdict, || {
+            attempt += 1;
+            let first = attempt == 1;
+            let (spec, what) = (&spec, &what);
+            async move {
+                if !first
+                    && self
+                        .info_once(handle)
+                        .await?
+                        .process_ids
+                        .iter()
+                        .any(|p| p == id)
+                {
+                    return Ok(());
+                }
+                match processes::run(&self.endpoint, handle, spec, Wait::Started, what).await {
+                    // Garden refuses a second process with a running one's id.
+                    Err(GardenError::Server { message, .. })
+                        if !first && message.contains("already") =>
+                    {
+                        Ok(())
+                    }
+                    other => other.map(|_| ()).map_err(Into::into),
+                }
+            }
         })
-        .await?;
-        Ok(r.process_id)
+        .await
+    }
+
+    async fn run_waiting(
+        &self,
+        handle: &str,
+        spec: &ProcessSpec,
+        wait: Wait,
+    ) -> cpi::Result<ProcessResult> {
+        let what = match wait {
+            Wait::Started => format!("start {} in {handle}", spec.path),
+            _ => format!("run {} in {handle}", spec.path),
+        };
+        retry(&what, self.backoff, verdict, || async {
+            Ok(processes::run(&self.endpoint, handle, spec, wait, &what).await?)
+        })
+        .await
     }
 }
 

@@ -17,6 +17,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Garden's `ProcessSpec` (lowercase keys on the wire).
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcessSpec {
+    /// Garden's process id; empty lets Garden pick one.
+    #[serde(rename = "id", skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub path: String,
     pub args: Vec<String>,
     pub user: String,
@@ -26,6 +29,7 @@ impl ProcessSpec {
     /// `bash -c SCRIPT` as root, as the Go warden CPI runs its scripts.
     pub fn script(script: &str) -> Self {
         ProcessSpec {
+            id: String::new(),
             path: "bash".into(),
             args: vec!["-c".into(), script.into()],
             user: "root".into(),
@@ -102,13 +106,24 @@ async fn attach(
     Ok(out)
 }
 
-/// Starts a process; with `wait`, attaches to its output and reads its exit
-/// status, else returns once Garden has given its id.
+/// How much of a process the caller waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Attach to stdout and stderr (two more connections) and read the exit status.
+    Output,
+    /// Read the exit status only, on the run's own connection; no attaches
+    /// (as the Go Garden client does for a `ProcessIO{}` run that is waited for).
+    Status,
+    /// Return once Garden has given the process id.
+    Started,
+}
+
+/// Starts a process and waits for it as `wait` says.
 pub async fn run(
     ep: &Endpoint,
     handle: &str,
     spec: &ProcessSpec,
-    wait: bool,
+    wait: Wait,
     what: &str,
 ) -> Result<ProcessResult, GardenError> {
     let fut = async {
@@ -147,15 +162,18 @@ pub async fn run(
             process_id: pid.clone(),
             ..Default::default()
         };
-        if !wait {
-            return Ok(result);
+        match wait {
+            Wait::Started => return Ok(result),
+            Wait::Status => {}
+            Wait::Output => {
+                let (out, err) = tokio::join!(
+                    attach(ep, handle, &pid, &sid, "stdout", what),
+                    attach(ep, handle, &pid, &sid, "stderr", what)
+                );
+                result.stdout = out?;
+                result.stderr = err?;
+            }
         }
-        let (out, err) = tokio::join!(
-            attach(ep, handle, &pid, &sid, "stdout", what),
-            attach(ep, handle, &pid, &sid, "stderr", what)
-        );
-        result.stdout = out?;
-        result.stderr = err?;
         loop {
             let p = next_payload(&mut conn, what).await?;
             if let Some(e) = super::get_ci(&p, "error").and_then(Value::as_str) {

@@ -36,6 +36,29 @@ pub struct ContainerInfo {
     pub container_ip: String,
     #[serde(default, alias = "Properties", deserialize_with = "null_default")]
     pub properties: BTreeMap<String, String>,
+    #[serde(
+        default,
+        alias = "ProcessIDs",
+        alias = "process_ids",
+        deserialize_with = "null_default"
+    )]
+    pub process_ids: Vec<String>,
+    #[serde(
+        default,
+        alias = "MappedPorts",
+        alias = "mapped_ports",
+        deserialize_with = "null_default"
+    )]
+    pub mapped_ports: Vec<PortMapping>,
+}
+
+/// One of `MappedPorts`: `{"HostPort", "ContainerPort"}`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    #[serde(default, alias = "HostPort", alias = "host_port")]
+    pub host_port: u32,
+    #[serde(default, alias = "ContainerPort", alias = "container_port")]
+    pub container_port: u32,
 }
 
 fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
