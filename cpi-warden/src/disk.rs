@@ -85,12 +85,16 @@ impl cpi::Disks for Warden {
     }
 
     async fn delete_disk(&self, cid: DiskCid) -> Result<()> {
+        let path = self.disk_path(&cid)?;
+        let Some(_lock) = host::lock_disk(&path).await? else {
+            let _ = std::fs::remove_file(self.disk_metadata_path(&cid)?);
+            return Ok(());
+        };
         if let Some(vm) = self.attached_to(&cid) {
             return Err(Error::cpi(format!(
                 "delete_disk: disk '{cid}' is attached to VM '{vm}'; detach it first"
             )));
         }
-        let path = self.disk_path(&cid)?;
         let _ = std::fs::remove_file(self.disk_metadata_path(&cid)?);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -108,9 +112,9 @@ impl cpi::Disks for Warden {
     /// settings (which also finds a missing VM) and two to write them.
     async fn attach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<DiskHint> {
         let file = self.disk_path(&disk)?;
-        if !file.is_file() {
+        let Some(_lock) = host::lock_disk(&file).await? else {
             return Err(Error::disk_not_found(&disk).context("attach_disk"));
-        }
+        };
         let guest = self.guest_disk_path(&disk);
         let mounted_here = match self.attached_to(&disk) {
             Some(other) if other != vm => {
@@ -143,6 +147,7 @@ impl cpi::Disks for Warden {
 
     /// Not mounted for this VM: DiskNotAttached, without asking Garden.
     async fn detach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<()> {
+        let _lock = host::lock_disk(&self.disk_path(&disk)?).await?;
         let target = self.disk_mount(&vm, &disk);
         if !host::is_mount_point(&target) {
             return Err(Error::disk_not_attached(&vm, &disk));
@@ -171,9 +176,9 @@ impl cpi::Disks for Warden {
     }
 
     async fn set_disk_metadata(&self, cid: DiskCid, metadata: Metadata) -> Result<()> {
-        if !self.disk_path(&cid)?.is_file() {
+        let Some(_lock) = host::lock_disk(&self.disk_path(&cid)?).await? else {
             return Err(Error::disk_not_found(&cid).context("set_disk_metadata"));
-        }
+        };
         let path = self.disk_metadata_path(&cid)?;
         let body = serde_json::to_vec(&metadata).map_err(|e| Error::cpi(e.to_string()))?;
         std::fs::write(&path, body).map_err(|e| fs_err("set_disk_metadata", &path)(e).into())
@@ -182,6 +187,9 @@ impl cpi::Disks for Warden {
     /// Grows a detached disk and its filesystem, keeping the data.
     async fn resize_disk(&self, cid: DiskCid, new_size_mb: u64) -> Result<()> {
         let path = self.disk_path(&cid)?;
+        let Some(_lock) = host::lock_disk(&path).await? else {
+            return Err(Error::disk_not_found(&cid).context("resize_disk"));
+        };
         let len = std::fs::metadata(&path)
             .map_err(|_| Error::disk_not_found(&cid).context("resize_disk"))?
             .len();

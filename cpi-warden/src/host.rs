@@ -187,3 +187,51 @@ pub fn unmount_disk(target: &Path) -> Result<(), HostError> {
     let _ = std::fs::remove_dir(target);
     Ok(())
 }
+
+/// An exclusive lock on a disk file, held while one CPI process works on the
+/// disk (attach, detach, delete, resize, metadata), so that two processes
+/// never mount one disk twice or delete it under an attach. flock(2) on the
+/// file itself: released when the process ends, however it ends.
+pub struct DiskLock {
+    _file: std::fs::File,
+}
+
+/// Takes the disk's lock, waiting (bounded) while another process holds it;
+/// `None` when the file does not exist (any more).
+pub async fn lock_disk(path: &Path) -> Result<Option<DiskLock>, cpi::Error> {
+    use std::os::unix::io::AsRawFd;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fs_err("opening disk to lock it", path)(e).into()),
+    };
+    let fd = file.as_raw_fd();
+    let backoff = cpi::wait::Backoff::new(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(120),
+    );
+    cpi::wait::wait_for(
+        format!("the lock on disk {}", path.display()),
+        backoff,
+        || async {
+            // SAFETY: fd is an open descriptor owned by `file`, alive here.
+            let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Some(()));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                Ok(None)
+            } else {
+                Err(fs_err("locking disk", path)(e).into())
+            }
+        },
+    )
+    .await?;
+    // Deleted while we waited: the lock is on a file that no longer has a name.
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(DiskLock { _file: file }))
+}

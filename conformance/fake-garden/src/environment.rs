@@ -5,7 +5,9 @@
 
 use crate::faults::{FaultAction, FaultRule};
 use crate::{mounts, FakeGarden};
-use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
+use harness::{
+    Chaos, ChaosCounts, CpiCommand, Environment, Fault, Inventory, RegistryEndpoint, Served,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -360,6 +362,34 @@ impl Environment for WardenEnvironment {
 
     fn clear_faults(&self) {
         self.fake().clear_faults();
+    }
+
+    /// Every Garden request draws: 503 or a reset connection (throttle), a
+    /// 500 (server error), the answer lost or cut mid-body (mid process
+    /// stream for a run) after the fake acted.
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        self.fake().set_chaos(chaos);
+        true
+    }
+
+    fn chaos_counts(&self) -> ChaosCounts {
+        self.fake().chaos_counts()
+    }
+
+    /// The fake serves any number of CPI processes at once; the CPI locks
+    /// what they share on the host (a disk's file while it works on it).
+    fn concurrent(&self) -> bool {
+        true
+    }
+
+    fn served(&self) -> Option<Served> {
+        Some(Served {
+            requests: self.fake().served(),
+        })
+    }
+
+    fn reset_served(&self) {
+        self.fake().reset_served();
     }
 
     fn secrets(&self) -> Vec<String> {

@@ -17,6 +17,11 @@ pub enum FaultAction {
     /// Answer a typed Garden error (`{"Type": kind, …}`), which a client
     /// must not take for a transient failure.
     Error { status: u16, kind: String },
+    /// Act (create, destroy, run…), then close without answering.
+    LoseAnswer,
+    /// Act, then write the head and part of the body (of a process: of its
+    /// stream) and close.
+    CutMidBody,
 }
 
 /// A rule: which routes, from which matching call, how many times.
@@ -36,6 +41,9 @@ pub struct FaultRule {
     /// container exists").
     #[serde(default)]
     pub after_create: bool,
+    /// Match only requests whose body contains this (a process's script).
+    #[serde(default)]
+    pub body_contains: Option<String>,
     pub action: FaultAction,
     #[serde(skip)]
     seen: u32,
@@ -56,6 +64,7 @@ impl FaultRule {
             nth: 1,
             times: None,
             after_create: false,
+            body_contains: None,
             action,
             seen: 0,
             fired: 0,
@@ -72,6 +81,10 @@ impl FaultRule {
     }
     pub fn after_create(mut self) -> Self {
         self.after_create = true;
+        self
+    }
+    pub fn body_contains(mut self, needle: &str) -> Self {
+        self.body_contains = Some(needle.to_owned());
         self
     }
     fn spent(&self) -> bool {
@@ -99,6 +112,11 @@ impl Faults {
     }
     /// The action for this call to `route`, if a rule fires.
     pub fn check(&mut self, route: &str) -> Option<FaultAction> {
+        self.check_request(route, &[])
+    }
+
+    /// The same, for a request with this body.
+    pub fn check_request(&mut self, route: &str, body: &[u8]) -> Option<FaultAction> {
         let mut action = None;
         for r in &mut self.rules {
             if r.spent() || (r.after_create && !r.armed) {
@@ -106,6 +124,12 @@ impl Faults {
             }
             if !r.routes.is_empty() && !r.routes.iter().any(|x| x == route) {
                 continue;
+            }
+            if let Some(needle) = &r.body_contains {
+                let n = needle.as_bytes();
+                if n.is_empty() || !body.windows(n.len()).any(|w| w == n) {
+                    continue;
+                }
             }
             r.seen += 1;
             if r.seen >= r.nth && action.is_none() {

@@ -221,3 +221,25 @@ pub async fn write_hijack_head<W: AsyncWrite + Unpin>(w: &mut W, status: u16) ->
     w.write_all(head.as_bytes()).await?;
     w.flush().await
 }
+
+/// The head of a whole response and half its body, for a connection that
+/// drops mid-body; with no body to cut, half the status line.
+pub async fn write_partial<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        reason(status),
+        body.len()
+    );
+    if body.len() < 2 {
+        w.write_all(&head.as_bytes()[..head.len() / 4]).await?;
+    } else {
+        w.write_all(head.as_bytes()).await?;
+        w.write_all(&body[..body.len() / 2]).await?;
+    }
+    w.flush().await
+}

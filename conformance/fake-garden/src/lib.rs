@@ -4,6 +4,7 @@
 //! with the hijacked process stream real Garden uses, fault injection, and
 //! the conformance [`harness::Environment`] for cpi-warden.
 
+pub mod chaos;
 pub mod control;
 pub mod environment;
 pub mod faults;
@@ -175,6 +176,31 @@ impl FakeGarden {
 
     pub fn clear_faults(&self) {
         self.state.lock().unwrap().faults.clear();
+    }
+
+    /// Turns random faults on (`Some`) or off for every Garden request.
+    pub fn set_chaos(&self, chaos: Option<harness::Chaos>) {
+        self.state.lock().unwrap().chaos = chaos.map(chaos::ChaosState::new);
+    }
+
+    /// What chaos counted since it was last turned on.
+    pub fn chaos_counts(&self) -> harness::ChaosCounts {
+        self.state
+            .lock()
+            .unwrap()
+            .chaos
+            .as_ref()
+            .map(|c| c.counts.clone())
+            .unwrap_or_default()
+    }
+
+    /// The Garden requests served since the last `reset_served`.
+    pub fn served(&self) -> Vec<(String, std::time::Duration)> {
+        self.state.lock().unwrap().served.clone()
+    }
+
+    pub fn reset_served(&self) {
+        self.state.lock().unwrap().served.clear();
     }
 
     /// How many times each route was called.

@@ -3,7 +3,7 @@
 //! each output stream is its own connection, closed when the process ends.
 
 use crate::http::{self, Io, Request};
-use crate::server::{body_json, get_ci};
+use crate::server::{body_json, get_ci, Cut};
 use crate::shell;
 use crate::state::{GardenError, ProcessRecord, Shared};
 use serde_json::{json, Value};
@@ -13,7 +13,15 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 /// `POST /containers/:h/processes`: runs the command at once on the
 /// container dir, writes 201 + a chunked header, then raw NDJSON on the
 /// hijacked connection: the ids, then (after the process ends) the exit.
-pub async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, state: Shared) {
+/// With `cut`, the process runs and then its answer is lost (nothing
+/// written) or cut mid-stream (a long-running process inside its first
+/// line; any other after the first line, before its exit status).
+pub async fn run_process<S: Io + 'static>(
+    mut conn: BufReader<S>,
+    req: Request,
+    state: Shared,
+    cut: Cut,
+) {
     let spec = body_json(&req).unwrap_or_default();
     let h = req.segments[1].clone();
     let path = get_ci(&spec, "path")
@@ -67,7 +75,13 @@ pub async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, 
         .await;
         return;
     }
-    let outcome = shell::run(&rootfs, &path, &args);
+    let outcome = {
+        let rootfs = rootfs.clone();
+        match tokio::task::spawn_blocking(move || shell::run(&rootfs, &path, &args)).await {
+            Ok(o) => o,
+            Err(_) => return,
+        }
+    };
     let stream_id = "1".to_owned();
     {
         let mut s = state.lock().unwrap();
@@ -89,11 +103,19 @@ pub async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, 
         );
     }
     use tokio::io::AsyncWriteExt;
+    if cut == Cut::Lost {
+        return;
+    }
     let w = conn.get_mut();
     if http::write_hijack_head(w, 201).await.is_err() {
         return;
     }
     let first = format!("{}\n", json!({"process_id": pid, "stream_id": stream_id}));
+    if cut == Cut::MidBody && outcome.long_running {
+        let _ = w.write_all(&first.as_bytes()[..first.len() / 2]).await;
+        let _ = w.flush().await;
+        return;
+    }
     if w.write_all(first.as_bytes()).await.is_err() || w.flush().await.is_err() {
         return;
     }
@@ -109,6 +131,9 @@ pub async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, 
     }
     if let Ok(c) = state.lock().unwrap().container_mut(&h) {
         c.processes.retain(|p| p != &pid);
+    }
+    if cut == Cut::MidBody {
+        return;
     }
     let last = format!(
         "{}\n",
@@ -134,7 +159,13 @@ pub async fn run_process<S: Io + 'static>(mut conn: BufReader<S>, req: Request, 
 
 /// `GET …/processes/:pid/attaches/:sid/stdout|stderr`: 200 + the same
 /// header, the process's output raw, then the connection is closed.
-pub async fn attach<S: Io + 'static>(mut conn: BufReader<S>, req: Request, state: Shared) {
+/// With `cut`, the output is taken and then lost, or cut in half.
+pub async fn attach<S: Io + 'static>(
+    mut conn: BufReader<S>,
+    req: Request,
+    state: Shared,
+    cut: Cut,
+) {
     use tokio::io::AsyncWriteExt;
     let key = format!("{}/{}", req.segments[3], req.segments[5]);
     let which = req.segments[6].clone();
@@ -170,8 +201,16 @@ pub async fn attach<S: Io + 'static>(mut conn: BufReader<S>, req: Request, state
         .await;
         return;
     };
+    if cut == Cut::Lost {
+        return;
+    }
     let w = conn.get_mut();
     if http::write_hijack_head(w, 200).await.is_err() {
+        return;
+    }
+    if cut == Cut::MidBody {
+        let _ = w.write_all(&data[..data.len() / 2]).await;
+        let _ = w.flush().await;
         return;
     }
     let _ = w.write_all(&data).await;

@@ -1,13 +1,24 @@
 //! Connections and routes: the Garden API as the warden CPI uses it, the
 //! hijacked process stream, and the fake's own `/_fake/*` control routes.
 
+use crate::chaos::Draw;
 use crate::faults::FaultAction;
 use crate::http::{self, Io, Request};
 use crate::shell;
 use crate::state::{ContainerSpec, GardenError, Shared};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::BufReader;
+
+/// How a request's answer is cut short, after the fake acted (chaos).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    None,
+    /// No answer at all: the connection is closed.
+    Lost,
+    /// The head and part of the body (or of the process stream), then closed.
+    MidBody,
+}
 
 /// Serves one connection until it closes (keep-alive), or hands it over to
 /// a process stream.
@@ -18,78 +29,177 @@ pub async fn serve_conn<S: Io + 'static>(stream: S, state: Shared) {
             Ok(Some(r)) => r,
             _ => return,
         };
+        let started = Instant::now();
         let route = route_name(&req);
-        let fault = {
+        let control = route.starts_with("_fake");
+        let (fault, draw) = {
             let mut s = state.lock().unwrap();
             s.count(route);
-            if route.starts_with("_fake") {
-                None
+            if control {
+                (None, None)
             } else {
-                s.faults.check(route)
+                let fault = s.faults.check_request(route, &req.body);
+                let draw = match fault {
+                    None => s.chaos.as_mut().and_then(|c| c.draw()),
+                    Some(_) => None,
+                };
+                (fault, draw)
+            }
+        };
+        let served = |state: &Shared| {
+            if !control {
+                state
+                    .lock()
+                    .unwrap()
+                    .served(route_label(route), started.elapsed());
             }
         };
         match fault {
-            Some(FaultAction::Drop) => return,
+            Some(FaultAction::Drop) => return served(&state),
             Some(FaultAction::LatencyMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Some(FaultAction::Status(code)) => {
-                let e = GardenError {
-                    status: code,
-                    kind: "",
-                    message: format!("injected fault: HTTP {code} on {route}"),
-                    handle: String::new(),
-                };
-                if http::write_response(
-                    conn.get_mut(),
-                    code,
-                    "application/json",
-                    e.body().to_string().as_bytes(),
-                )
-                .await
-                .is_err()
-                {
+                let ok = write_untyped(&mut conn, code, route).await;
+                served(&state);
+                if !ok {
                     return;
                 }
                 continue;
             }
             Some(FaultAction::Error { status, kind }) => {
                 let body = json!({"Type": kind, "Message": format!("injected fault on {route}"), "Handle": "", "ProcessID": "", "Binary": ""});
-                if http::write_response(
+                let ok = http::write_response(
                     conn.get_mut(),
                     status,
                     "application/json",
                     body.to_string().as_bytes(),
                 )
                 .await
-                .is_err()
-                {
+                .is_ok();
+                served(&state);
+                if !ok {
                     return;
                 }
                 continue;
             }
-            None => {}
+            Some(FaultAction::LoseAnswer) | Some(FaultAction::CutMidBody) | None => {}
         }
+        let cut = match (&fault, draw) {
+            (Some(FaultAction::LoseAnswer), _) => Cut::Lost,
+            (Some(FaultAction::CutMidBody), _) => Cut::MidBody,
+            (_, d) => chaos_cut(d),
+        };
+        let cut = match (cut, draw) {
+            (Cut::None, Some(Draw::Reset)) => return served(&state),
+            (Cut::None, Some(d @ (Draw::Throttle | Draw::ServerError))) => {
+                let code = if d == Draw::Throttle { 503 } else { 500 };
+                let ok = write_untyped(&mut conn, code, route).await;
+                served(&state);
+                if !ok {
+                    return;
+                }
+                continue;
+            }
+            (cut, _) => cut,
+        };
         match route {
-            "run" => return crate::processes::run_process(conn, req, state).await,
-            "attach" => return crate::processes::attach(conn, req, state).await,
+            "run" => {
+                crate::processes::run_process(conn, req, state.clone(), cut).await;
+                return served(&state);
+            }
+            "attach" => {
+                crate::processes::attach(conn, req, state.clone(), cut).await;
+                return served(&state);
+            }
             _ => {}
         }
         let close = req.wants_close();
-        let (status, ctype, body) = match handle(&req, &state) {
-            Ok(Reply::Json(v)) => (200, "application/json", v.to_string().into_bytes()),
-            Ok(Reply::Tar(b)) => (200, "application/x-tar", b),
-            Err(e) => (
+        // Creating a container copies its rootfs, stream-in unpacks a tar:
+        // blocking work, kept off the threads that serve the other connections.
+        let st = state.clone();
+        let answered = tokio::task::spawn_blocking(move || handle(&req, &st)).await;
+        let (status, ctype, body) = match answered {
+            Ok(Ok(Reply::Json(v))) => (200, "application/json", v.to_string().into_bytes()),
+            Ok(Ok(Reply::Tar(b))) => (200, "application/x-tar", b),
+            Ok(Err(e)) => (
                 e.status,
                 "application/json",
                 e.body().to_string().into_bytes(),
             ),
+            Err(e) => (
+                500,
+                "application/json",
+                GardenError::server(format!("fake-garden: handler failed: {e}"))
+                    .body()
+                    .to_string()
+                    .into_bytes(),
+            ),
         };
-        if http::write_response(conn.get_mut(), status, ctype, &body)
+        match cut {
+            Cut::Lost => return served(&state),
+            Cut::MidBody => {
+                let _ = http::write_partial(conn.get_mut(), status, ctype, &body).await;
+                return served(&state);
+            }
+            Cut::None => {}
+        }
+        let ok = http::write_response(conn.get_mut(), status, ctype, &body)
             .await
-            .is_err()
-            || close
-        {
+            .is_ok();
+        served(&state);
+        if !ok || close {
             return;
         }
+    }
+}
+
+/// The cut a chaos draw makes after the fake acted.
+fn chaos_cut(d: Option<Draw>) -> Cut {
+    match d {
+        Some(Draw::LostAnswer) => Cut::Lost,
+        Some(Draw::DropMidBody) => Cut::MidBody,
+        _ => Cut::None,
+    }
+}
+
+/// An untyped Garden error (a transient failure to a client).
+async fn write_untyped<S: Io>(conn: &mut BufReader<S>, code: u16, route: &str) -> bool {
+    let e = GardenError {
+        status: code,
+        kind: "",
+        message: format!("injected fault: HTTP {code} on {route}"),
+        handle: String::new(),
+    };
+    http::write_response(
+        conn.get_mut(),
+        code,
+        "application/json",
+        e.body().to_string().as_bytes(),
+    )
+    .await
+    .is_ok()
+}
+
+/// The route as the bench's breakdown names it (`garden:GET /containers/:handle/info`).
+pub fn route_label(route: &str) -> &'static str {
+    match route {
+        "ping" => "garden:GET /ping",
+        "capacity" => "garden:GET /capacity",
+        "create" => "garden:POST /containers",
+        "list" => "garden:GET /containers",
+        "bulk_info" => "garden:GET /containers/bulk_info",
+        "destroy" => "garden:DELETE /containers/:handle",
+        "info" => "garden:GET /containers/:handle/info",
+        "stop" => "garden:POST /containers/:handle/stop",
+        "properties" => "garden:GET /containers/:handle/properties",
+        "property_get" => "garden:GET /containers/:handle/properties/:key",
+        "property_set" => "garden:PUT /containers/:handle/properties/:key",
+        "property_remove" => "garden:DELETE /containers/:handle/properties/:key",
+        "stream_in" => "garden:PUT /containers/:handle/files",
+        "stream_out" => "garden:GET /containers/:handle/files",
+        "net_in" => "garden:POST /containers/:handle/net/in",
+        "run" => "garden:POST /containers/:handle/processes",
+        "attach" => "garden:GET /containers/:handle/processes/:pid/attaches/:stream_id/:stream",
+        _ => "garden:unknown",
     }
 }
 
@@ -144,7 +254,7 @@ pub fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-fn handle(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
+pub fn handle(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
     let seg = &req.segments;
     let h = seg.get(1).map(String::as_str).unwrap_or("");
     let route = route_name(req);

@@ -2,6 +2,7 @@
 //! rootfs, with real bind mounts), processes awaiting their attaches, call
 //! counts and faults.
 
+use crate::chaos::ChaosState;
 use crate::faults::Faults;
 use crate::mounts;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Garden's `BindMount`, snake_case as on the wire.
@@ -114,11 +116,18 @@ pub struct State {
     pub processes: HashMap<String, ProcessRecord>,
     pub calls: BTreeMap<String, u64>,
     pub faults: Faults,
+    /// Random faults for the load mode, while on.
+    pub chaos: Option<ChaosState>,
+    /// Every Garden request served since the last reset: its route label
+    /// and the fake's own time for it.
+    pub served: Vec<(String, Duration)>,
     next_ip: u32,
     next_port: u32,
     /// Handles and IPs of containers being built.
     reserved: Vec<(String, String)>,
 }
+
+const MAX_SERVED: usize = 1 << 20;
 
 pub type Shared = Arc<std::sync::Mutex<State>>;
 
@@ -161,6 +170,8 @@ impl State {
             processes: HashMap::new(),
             calls: BTreeMap::new(),
             faults: Faults::default(),
+            chaos: None,
+            served: Vec::new(),
             next_ip: 2,
             next_port: 61000,
             reserved: Vec::new(),
@@ -247,6 +258,14 @@ impl State {
 
     pub fn count(&mut self, route: &str) {
         *self.calls.entry(route.to_owned()).or_default() += 1;
+    }
+
+    /// Records a served request (bounded: a runaway client cannot grow it
+    /// without end).
+    pub fn served(&mut self, label: &str, took: Duration) {
+        if self.served.len() < MAX_SERVED {
+            self.served.push((label.to_owned(), took));
+        }
     }
 }
 

@@ -99,6 +99,9 @@ async fn read_line(conn: &mut Conn, what: &str, at_eof: &str) -> Result<String, 
     if n == 0 {
         return Err(transport(what, at_eof));
     }
+    if !line.ends_with('\n') {
+        return Err(transport(what, format!("{at_eof} (inside a line)")));
+    }
     Ok(line)
 }
 

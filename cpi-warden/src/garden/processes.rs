@@ -68,6 +68,10 @@ async fn next_payload(conn: &mut Conn, what: &str) -> Result<Value, GardenError>
                 "process stream closed before the exit status",
             ));
         }
+        if !line.ends_with('\n') {
+            // Cut off inside a line: the connection broke, not the protocol.
+            return Err(http::transport(what, "process stream closed inside a line"));
+        }
         if !line.trim().is_empty() {
             return serde_json::from_str(line.trim())
                 .map_err(|e| protocol(what, format!("bad payload {:?}: {e}", line.trim())));
