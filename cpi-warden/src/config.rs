@@ -4,18 +4,26 @@
 
 use agent::{AgentOptions, RegistryConfig};
 use cpi::{Error, Result, Secret};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+/// Every key is listed, with its type, default and meaning, in
+/// [`crate::reference::CONFIG`]; a test checks the two against each other
+/// and against the README.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Config {
     pub warden: WardenConfig,
     pub actions: Actions,
+    /// Containers start with /sbin/init (systemd, Noble stemcells): the
+    /// host's cgroup tree is bind-mounted in and the CPI does not start the
+    /// agent itself. Snake_case at the top level, as the job renders it.
+    #[serde(rename = "start_containers_with_systemd", default)]
+    pub start_containers_with_systemd: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct WardenConfig {
     /// `tcp` or `unix`.
@@ -24,10 +32,14 @@ pub struct WardenConfig {
     pub connect_address: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Actions {
     pub stemcells_dir: PathBuf,
+    /// Unpack a stemcell's image into a directory (true), or only gunzip it
+    /// to a tarball file the Garden image plugin (GrootFS) takes (false).
+    #[serde(default = "yes")]
+    pub expand_stemcell_tarball: bool,
     pub disks_dir: PathBuf,
     pub host_ephemeral_bind_mounts_dir: PathBuf,
     pub host_persistent_bind_mounts_dir: PathBuf,
@@ -45,8 +57,12 @@ fn file() -> String {
     "file".into()
 }
 
-/// `Actions.Agent`: `{Mbus, NTP, Blobstore: {Type, Options}}`.
-#[derive(Debug, Deserialize)]
+fn yes() -> bool {
+    true
+}
+
+/// `Actions.Agent`: `{Mbus, NTP, Blobstore: {Provider, Options}}`.
+#[derive(Debug, Deserialize, Serialize)]
 pub struct AgentBlock {
     #[serde(rename = "Mbus", default)]
     pub mbus: Option<Secret>,
@@ -56,9 +72,10 @@ pub struct AgentBlock {
     pub blobstore: Option<BlobstoreBlock>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct BlobstoreBlock {
-    #[serde(rename = "Type", alias = "Provider", default)]
+    /// The job renders `Provider`; `Type` is read too.
+    #[serde(rename = "Provider", alias = "Type", default)]
     pub kind: String,
     #[serde(rename = "Options", default)]
     pub options: Option<Map<String, Value>>,
@@ -83,6 +100,17 @@ impl Config {
         }
         if self.warden.connect_address.trim().is_empty() {
             return Err(Error::cpi("Warden.ConnectAddress: empty"));
+        }
+        if self
+            .actions
+            .agent
+            .mbus
+            .as_ref()
+            .is_none_or(|m| m.expose().trim().is_empty())
+        {
+            return Err(Error::cpi(
+                "Actions.Agent.Mbus: missing or empty (the agents' message bus URL)",
+            ));
         }
         let a = &self.actions;
         for (key, path) in [

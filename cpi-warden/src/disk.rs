@@ -62,6 +62,7 @@ impl cpi::Disks for Warden {
         if args.size_mb == 0 {
             return Err(Error::cpi("create_disk: size must be at least 1 MiB"));
         }
+        crate::cloud_props::disk_props(&args.cloud_properties, "create_disk: cloud_properties");
         let cid = DiskCid::new(uuid::Uuid::new_v4().to_string());
         let path = self.disk_path(&cid)?;
         let made = (|| -> Result<()> {

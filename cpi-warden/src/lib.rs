@@ -5,6 +5,7 @@
 
 pub mod agent_env;
 pub mod cloud;
+pub mod cloud_props;
 pub mod config;
 pub mod disk;
 pub mod garden;

@@ -40,31 +40,63 @@ fn unpack(stream: impl std::io::Read, dir: &std::path::Path) -> std::io::Result<
     Ok(())
 }
 
+/// A stemcell is a directory (expanded) or a tarball file (not expanded).
+fn remove_stemcell(path: &std::path::Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
 impl cpi::Stemcells for Warden {
     async fn create_stemcell(&self, args: CreateStemcell) -> Result<StemcellCid> {
         let cid = StemcellCid::new(uuid::Uuid::new_v4().to_string());
         let dir = self.stemcell_dir(&cid)?;
         let image = args.image_path.clone();
         let target = dir.clone();
+        let expand = self.config.actions.expand_stemcell_tarball;
         let unpacked = (|| -> std::result::Result<(), String> {
             let file = std::fs::File::open(&image)
                 .map_err(|e| format!("opening image {}: {e}", image.display()))?;
-            std::fs::create_dir_all(&target)
-                .map_err(|e| format!("making {}: {e}", target.display()))?;
+            std::fs::create_dir_all(&self.config.actions.stemcells_dir).map_err(|e| {
+                format!(
+                    "making {}: {e}",
+                    self.config.actions.stemcells_dir.display()
+                )
+            })?;
             let gz = flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-            unpack(gz, &target).map_err(|e| format!("unpacking image {}: {e}", image.display()))
+            if expand {
+                std::fs::create_dir_all(&target)
+                    .map_err(|e| format!("making {}: {e}", target.display()))?;
+                unpack(gz, &target).map_err(|e| format!("unpacking image {}: {e}", image.display()))
+            } else {
+                // ExpandStemcellTarball false: the image only gunzipped, a
+                // tarball the Garden image plugin (GrootFS) takes as it is.
+                let mut gz = gz;
+                let mut out = std::fs::File::create(&target)
+                    .map_err(|e| format!("creating {}: {e}", target.display()))?;
+                std::io::copy(&mut gz, &mut out)
+                    .map_err(|e| format!("gunzipping image {}: {e}", image.display()))?;
+                out.sync_all()
+                    .map_err(|e| format!("writing {}: {e}", target.display()))
+            }
         })();
         if let Err(e) = unpacked {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = remove_stemcell(&dir);
             return Err(Error::cloud(format!("create_stemcell: {e}")));
         }
-        tracing::info!("stemcell {cid} unpacked into {}", dir.display());
+        tracing::info!(
+            "stemcell {cid} {} into {}",
+            if expand { "unpacked" } else { "gunzipped" },
+            dir.display()
+        );
         Ok(cid)
     }
 
     async fn delete_stemcell(&self, cid: StemcellCid) -> Result<()> {
         let dir = self.stemcell_dir(&cid)?;
-        match std::fs::remove_dir_all(&dir) {
+        match remove_stemcell(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::cloud(format!(
                 "delete_stemcell: removing {}: {e}",
                 dir.display()

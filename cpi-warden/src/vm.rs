@@ -5,11 +5,11 @@
 
 use crate::agent_env::{METADATA_FILE, SETTINGS_FILE, USER_DATA_FILE};
 use crate::cloud::Warden;
+use crate::cloud_props::{self, VmProps};
 use crate::garden::{BindMount, ContainerSpec, ProcessSpec};
 use crate::host;
 use agent::{Delivery, Disks, Settings};
 use cpi::{CreateVm, CreatedVm, Error, ErrorKind, Metadata, NetworkType, Networks, Result, VmCid};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,23 +21,11 @@ pub const DELIVERY_PROPERTY: &str = "warden-cpi.settings";
 /// The director's VM metadata, a JSON object of strings.
 pub const METADATA_PROPERTY: &str = "warden-cpi.metadata";
 
+/// With `start_containers_with_systemd`, all the CPI runs (not waited for).
+const PREPARE_SYSTEMD: &str = "umount /etc/hosts";
+
 /// The agent's start, as the Go warden CPI runs it (not waited for).
 const START_AGENT: &str = "umount /etc/resolv.conf\numount /etc/hosts\numount /etc/hostname\nrm -rf /var/vcap/data/sys\nmkdir -p /var/vcap/data/sys\nsed -i 's/chronyc/# chronyc/g' /var/vcap/bosh/bin/sync-time\nexec env -i /usr/sbin/runsvdir-start";
-
-/// The warden VM `cloud_properties`.
-#[derive(Debug, Default, Deserialize)]
-struct VmProps {
-    /// Host ports forwarded into the container (Garden net in).
-    #[serde(default)]
-    ports: Vec<PortMapping>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PortMapping {
-    Same(u32),
-    Pair { host: u32, container: u32 },
-}
 
 impl Warden {
     pub fn host_ephemeral_dir(&self, vm: &VmCid) -> PathBuf {
@@ -87,15 +75,11 @@ impl Warden {
         props: &VmProps,
         delivery: Delivery,
     ) -> Result<()> {
-        for p in &props.ports {
-            let (h, c) = match p {
-                PortMapping::Same(p) => (*p, *p),
-                PortMapping::Pair { host, container } => (*host, *container),
-            };
+        for (h, c) in &props.ports {
             self.garden
-                .net_in(cid.as_str(), h, c)
+                .net_in(cid.as_str(), u32::from(*h), u32::from(*c))
                 .await
-                .map_err(|e| e.context("forwarding host ports"))?;
+                .map_err(|e| e.context(format!("forwarding host port {h} to {c}")))?;
         }
         let mut with_networks = args.clone();
         with_networks.networks = networks.clone();
@@ -132,17 +116,29 @@ impl Warden {
         self.upload_files(cid, BOSH_DIR, &files)
             .await
             .map_err(|e| e.context("writing the agent settings and metadata"))?;
-        self.garden
-            .spawn_once(
-                cid.as_str(),
-                AGENT_PROCESS_ID,
-                &ProcessSpec::script(START_AGENT),
-            )
-            .await
-            .map_err(|e| e.context("starting the BOSH agent"))?;
+        if self.config.start_containers_with_systemd {
+            // systemd in the container starts the agent; as the Go CPI does,
+            // only free /etc/hosts for it (not waited for).
+            self.garden
+                .spawn(cid.as_str(), &ProcessSpec::script(PREPARE_SYSTEMD))
+                .await
+                .map_err(|e| e.context("preparing the container for systemd"))?;
+        } else {
+            self.garden
+                .spawn_once(
+                    cid.as_str(),
+                    AGENT_PROCESS_ID,
+                    &ProcessSpec::script(START_AGENT),
+                )
+                .await
+                .map_err(|e| e.context("starting the BOSH agent"))?;
+        }
         Ok(())
     }
 }
+
+/// The cgroup tree systemd in a container needs, bind-mounted from the host.
+const CGROUP_DIR: &str = "/sys/fs/cgroup";
 
 /// Where the agent's files live in the container.
 const BOSH_DIR: &str = "/var/vcap/bosh";
@@ -195,11 +191,9 @@ fn mask_bits(mask: &str) -> Option<u32> {
 
 impl cpi::Vms for Warden {
     async fn create_vm(&self, args: CreateVm) -> Result<CreatedVm> {
-        let props: VmProps =
-            cpi::args::typed("create_vm: cloud_properties", &args.cloud_properties)
-                .map_err(|e| e.with_kind(ErrorKind::VmCreationFailed))?;
+        let props = cloud_props::vm_props(&args.cloud_properties, "create_vm: cloud_properties")?;
         let stemcell = self.stemcell_dir(&args.stemcell_cid)?;
-        if !stemcell.is_dir() {
+        if !stemcell.exists() {
             return Err(Error::vm_creation_failed(
                 format!(
                     "create_vm: stemcell '{}' not found in {}",
@@ -244,27 +238,36 @@ impl cpi::Vms for Warden {
             }
             .to_owned(),
         );
+        let mut bind_mounts = vec![
+            BindMount {
+                src_path: eph.to_string_lossy().into(),
+                dst_path: a.guest_ephemeral_bind_mount_path.clone(),
+                mode: 1,
+                origin: 0,
+            },
+            BindMount {
+                src_path: pers.to_string_lossy().into(),
+                dst_path: a.guest_persistent_bind_mounts_dir.clone(),
+                mode: 1,
+                origin: 0,
+            },
+        ];
+        if self.config.start_containers_with_systemd {
+            bind_mounts.push(BindMount {
+                src_path: CGROUP_DIR.into(),
+                dst_path: CGROUP_DIR.into(),
+                mode: 1,
+                origin: 0,
+            });
+        }
         let spec = ContainerSpec {
             handle: cid.to_string(),
             rootfs: stemcell.to_string_lossy().into_owned(),
             image: json!({"uri": stemcell.to_string_lossy()}),
-            bind_mounts: vec![
-                BindMount {
-                    src_path: eph.to_string_lossy().into(),
-                    dst_path: a.guest_ephemeral_bind_mount_path.clone(),
-                    mode: 1,
-                    origin: 0,
-                },
-                BindMount {
-                    src_path: pers.to_string_lossy().into(),
-                    dst_path: a.guest_persistent_bind_mounts_dir.clone(),
-                    mode: 1,
-                    origin: 0,
-                },
-            ],
+            bind_mounts,
             network,
             properties,
-            privileged: true,
+            privileged: props.privileged,
         };
         if let Err(e) = self.garden.create(&spec).await {
             let retry = e.ok_to_retry();

@@ -43,7 +43,16 @@ pub struct ContainerView {
     pub ip: String,
     pub properties: std::collections::BTreeMap<String, String>,
     pub agent_started: bool,
+    /// How many times a long-running process (the agent) was started.
+    pub agent_starts: u32,
     pub stopped: bool,
+    pub privileged: bool,
+    /// (source on the host or in the container, destination, read-only).
+    pub bind_mounts: Vec<(String, String, bool)>,
+    /// (host port, container port) forwarded with net-in, in order.
+    pub mapped_ports: Vec<(u32, u32)>,
+    /// The script of every process run, in order.
+    pub commands: Vec<String>,
 }
 
 impl FakeGarden {
@@ -156,7 +165,16 @@ impl FakeGarden {
                 ip: c.ip.clone(),
                 properties: c.properties.clone(),
                 agent_started: c.agent_started,
+                agent_starts: c.agent_starts,
                 stopped: c.stopped,
+                privileged: c.privileged,
+                bind_mounts: c
+                    .bind_mounts
+                    .iter()
+                    .map(|m| (m.src_path.clone(), m.dst_path.clone(), m.mode == 0))
+                    .collect(),
+                mapped_ports: c.mapped_ports.clone(),
+                commands: c.commands.clone(),
             })
             .collect()
     }

@@ -75,6 +75,13 @@ pub async fn run_process<S: Io + 'static>(
         .await;
         return;
     }
+    let command = match (path.as_str(), args.as_slice()) {
+        ("bash" | "/bin/bash" | "sh" | "/bin/sh", [c, script]) if c == "-c" => script.clone(),
+        _ => std::iter::once(path.clone())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     let outcome = {
         let rootfs = rootfs.clone();
         match tokio::task::spawn_blocking(move || shell::run(&rootfs, &path, &args)).await {
@@ -87,8 +94,10 @@ pub async fn run_process<S: Io + 'static>(
         let mut s = state.lock().unwrap();
         if let Ok(c) = s.container_mut(&h) {
             c.processes.push(pid.clone());
+            c.commands.push(command.clone());
             if outcome.long_running {
                 c.agent_started = true;
+                c.agent_starts += 1;
             }
         }
         s.processes.insert(

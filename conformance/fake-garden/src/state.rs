@@ -43,6 +43,8 @@ pub struct ContainerSpec {
     pub network: String,
     #[serde(default)]
     pub properties: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -61,6 +63,11 @@ pub struct Container {
     pub bind_mounts: Vec<BindMount>,
     pub stopped: bool,
     pub agent_started: bool,
+    /// How many long-running processes (agent starts) were started.
+    pub agent_starts: u32,
+    pub privileged: bool,
+    /// The script (or path and args) of every process run, in order.
+    pub commands: Vec<String>,
     pub processes: Vec<String>,
     pub mapped_ports: Vec<(u32, u32)>,
     /// Flips to true when the container is destroyed (ends long-running processes).
@@ -298,6 +305,9 @@ pub fn create(shared: &Shared, spec: ContainerSpec) -> Result<String, GardenErro
             bind_mounts: spec.bind_mounts.unwrap_or_default(),
             stopped: false,
             agent_started: false,
+            agent_starts: 0,
+            privileged: spec.privileged,
+            commands: Vec::new(),
             processes: Vec::new(),
             mapped_ports: Vec::new(),
             gone,
@@ -317,19 +327,31 @@ fn build(dir: &Path, spec: &ContainerSpec) -> Result<(), GardenError> {
         .trim_start_matches("raw://")
         .trim_start_matches("file://");
     let made = (|| {
-        if rootfs_src.is_empty() || !Path::new(rootfs_src).is_dir() {
+        let src = Path::new(rootfs_src);
+        if rootfs_src.is_empty() || !(src.is_dir() || src.is_file()) {
             return Err(GardenError::server(format!(
-                "rootfs '{rootfs_src}' is not a directory"
+                "rootfs '{rootfs_src}' is neither a directory nor a tarball"
             )));
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| GardenError::server(format!("making container dir: {e}")))?;
         let rootfs = dir.join("rootfs");
-        mounts::tool(
-            "cp",
-            &["-a", &format!("{rootfs_src}/."), &rootfs.to_string_lossy()],
-        )
-        .map_err(|e| GardenError::server(format!("copying rootfs: {e}")))?;
+        if src.is_dir() {
+            mounts::tool(
+                "cp",
+                &["-a", &format!("{rootfs_src}/."), &rootfs.to_string_lossy()],
+            )
+            .map_err(|e| GardenError::server(format!("copying rootfs: {e}")))?;
+        } else {
+            // A tarball, as an image plugin (GrootFS) takes it.
+            std::fs::create_dir_all(&rootfs)
+                .map_err(|e| GardenError::server(format!("making rootfs: {e}")))?;
+            let f = std::fs::File::open(src)
+                .map_err(|e| GardenError::server(format!("opening rootfs tarball: {e}")))?;
+            tar::Archive::new(std::io::BufReader::new(f))
+                .unpack(&rootfs)
+                .map_err(|e| GardenError::server(format!("unpacking rootfs tarball: {e}")))?;
+        }
         for m in spec.bind_mounts.iter().flatten() {
             let src = if m.origin == 1 {
                 crate::shell::inside(&rootfs, &m.src_path)

@@ -48,6 +48,18 @@ impl World {
         }
     }
 
+    /// The CPI run with a config edited from the environment's: written
+    /// beside it as `name`.
+    pub fn cpi_with(&self, name: &str, edit: impl FnOnce(&mut Value)) -> Cpi {
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(self.env.config_path()).unwrap()).unwrap();
+        edit(&mut config);
+        let path = self.env.root().join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        self.cpi
+            .with_args(vec![format!("-configPath={}", path.display())])
+    }
+
     /// Calls and expects success; the result.
     pub fn ok(&self, method: &str, args: Vec<Value>) -> Value {
         ok_with(&self.cpi, method, args)
