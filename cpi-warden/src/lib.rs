@@ -10,5 +10,6 @@ pub mod config;
 pub mod disk;
 pub mod garden;
 pub mod host;
+pub mod reference;
 pub mod stemcell;
 pub mod vm;
