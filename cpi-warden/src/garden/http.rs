@@ -89,20 +89,61 @@ pub async fn send(
     w.flush().await.map_err(|e| transport(what, e))
 }
 
+/// The most a line of an answer's head may hold.
+pub const MAX_HEAD_LINE: usize = 64 * 1024;
+/// The most an answer's head may hold, all lines together.
+pub const MAX_HEAD: usize = 256 * 1024;
+/// The most an answer's body may hold (settings files, info, lists: far
+/// less; a peer claiming more is refused, not believed).
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads up to and including `\n`, at most `max` bytes; the line as text
+/// (invalid UTF-8 replaced). `Ok(None)` at a clean EOF before any byte.
+pub async fn read_line_bounded(
+    conn: &mut Conn,
+    max: usize,
+    what: &str,
+) -> Result<Option<String>, GardenError> {
+    let mut line = Vec::new();
+    loop {
+        let buf = conn.fill_buf().await.map_err(|e| transport(what, e))?;
+        if buf.is_empty() {
+            if line.is_empty() {
+                return Ok(None);
+            }
+            // Cut off inside a line: the connection broke, not the protocol.
+            return Err(transport(what, "connection closed inside a line"));
+        }
+        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take > max {
+            return Err(GardenError::Protocol {
+                what: what.into(),
+                message: format!("a line longer than {max} bytes"),
+            });
+        }
+        line.extend_from_slice(&buf[..take]);
+        conn.consume(take);
+        if done {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+}
+
 /// One line of an answer's framing; EOF before it is a transport error.
 async fn read_line(conn: &mut Conn, what: &str, at_eof: &str) -> Result<String, GardenError> {
-    let mut line = String::new();
-    let n = conn
-        .read_line(&mut line)
-        .await
-        .map_err(|e| transport(what, e))?;
-    if n == 0 {
-        return Err(transport(what, at_eof));
+    read_line_bounded(conn, MAX_HEAD_LINE, what)
+        .await?
+        .ok_or_else(|| transport(what, at_eof))
+}
+
+fn too_big(what: &str, n: impl std::fmt::Display) -> GardenError {
+    GardenError::Protocol {
+        what: what.into(),
+        message: format!("an answer of {n} bytes, more than the {MAX_BODY} read"),
     }
-    if !line.ends_with('\n') {
-        return Err(transport(what, format!("{at_eof} (inside a line)")));
-    }
-    Ok(line)
 }
 
 pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError> {
@@ -116,8 +157,16 @@ pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError>
             message: format!("bad status line {:?}", line.trim()),
         })?;
     let mut headers = Vec::new();
+    let mut size = line.len();
     loop {
         let h = read_line(conn, what, "connection closed in the answer's head").await?;
+        size += h.len();
+        if size > MAX_HEAD {
+            return Err(GardenError::Protocol {
+                what: what.into(),
+                message: format!("an answer's head longer than {MAX_HEAD} bytes"),
+            });
+        }
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -129,7 +178,8 @@ pub async fn read_head(conn: &mut Conn, what: &str) -> Result<Head, GardenError>
     Ok(Head { status, headers })
 }
 
-/// Reads a framed body: chunked, Content-Length, or until EOF.
+/// Reads a framed body: chunked, Content-Length, or until EOF; at most
+/// [`MAX_BODY`] bytes, whatever the peer claims.
 pub async fn read_body(conn: &mut Conn, head: &Head, what: &str) -> Result<Vec<u8>, GardenError> {
     let mut body = Vec::new();
     if head
@@ -144,12 +194,20 @@ pub async fn read_body(conn: &mut Conn, head: &Head, what: &str) -> Result<Vec<u
                     message: format!("bad chunk size {:?}", line.trim()),
                 })?;
             if size == 0 {
-                let mut t = String::new();
-                let _ = conn.read_line(&mut t).await;
+                // Trailers, up to the blank line (or the end).
+                while let Some(t) = read_line_bounded(conn, MAX_HEAD_LINE, what).await? {
+                    if t.trim().is_empty() {
+                        break;
+                    }
+                }
                 return Ok(body);
             }
+            let total = body.len().checked_add(size).filter(|n| *n <= MAX_BODY);
+            let Some(total) = total else {
+                return Err(too_big(what, format!("{}+{size}", body.len())));
+            };
             let start = body.len();
-            body.resize(start + size, 0);
+            body.resize(total, 0);
             conn.read_exact(&mut body[start..])
                 .await
                 .map_err(|e| transport(what, e))?;
@@ -158,20 +216,39 @@ pub async fn read_body(conn: &mut Conn, head: &Head, what: &str) -> Result<Vec<u
                 .await
                 .map_err(|e| transport(what, e))?;
         }
-    } else if let Some(n) = head
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        body.resize(n, 0);
+    } else if let Some(v) = head.header("content-length") {
+        let n: u64 = v.trim().parse().map_err(|_| GardenError::Protocol {
+            what: what.into(),
+            message: format!("bad Content-Length {v:?}"),
+        })?;
+        if n > MAX_BODY as u64 {
+            return Err(too_big(what, n));
+        }
+        body.resize(n as usize, 0);
         conn.read_exact(&mut body)
             .await
             .map_err(|e| transport(what, e))?;
     } else {
-        conn.read_to_end(&mut body)
-            .await
-            .map_err(|e| transport(what, e))?;
+        read_to_end_bounded(conn, &mut body, what).await?;
     }
     Ok(body)
+}
+
+/// Reads to EOF, at most [`MAX_BODY`] bytes.
+pub async fn read_to_end_bounded(
+    conn: &mut Conn,
+    out: &mut Vec<u8>,
+    what: &str,
+) -> Result<(), GardenError> {
+    let mut limited = conn.take(MAX_BODY as u64 + 1);
+    limited
+        .read_to_end(out)
+        .await
+        .map_err(|e| transport(what, e))?;
+    if out.len() > MAX_BODY {
+        return Err(too_big(what, format!("more than {MAX_BODY}")));
+    }
+    Ok(())
 }
 
 /// Percent-encodes a query value or path segment.

@@ -46,6 +46,11 @@ impl Garden {
         }
     }
 
+    /// The same client with another retry budget (tests use a short one).
+    pub fn with_backoff(self, backoff: Backoff) -> Self {
+        Garden { backoff, ..self }
+    }
+
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -461,14 +466,15 @@ pub fn error_from(what: &str, status: u16, body: &[u8]) -> GardenError {
             .unwrap_or("")
             .to_owned()
     };
-    let message = if v.is_null() {
+    // Bounded: a peer's message goes into errors and logs.
+    let message: String = if v.is_null() {
         String::from_utf8_lossy(body)
             .trim()
             .chars()
             .take(300)
             .collect()
     } else {
-        s("message")
+        s("message").chars().take(1000).collect()
     };
     match s("type").as_str() {
         "ContainerNotFoundError" => GardenError::ContainerNotFound {

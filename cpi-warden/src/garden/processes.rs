@@ -9,7 +9,6 @@ use super::http::{self, Conn, Endpoint};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 /// How long a process the CPI waits for may run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -52,29 +51,23 @@ fn protocol(what: &str, message: impl Into<String>) -> GardenError {
     }
 }
 
-/// Reads one NDJSON line off the raw connection.
+/// The most one NDJSON payload line may hold.
+const MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Reads one NDJSON line off the raw connection (bounded).
 async fn next_payload(conn: &mut Conn, what: &str) -> Result<Value, GardenError> {
-    let mut line = String::new();
     loop {
-        line.clear();
-        if conn
-            .read_line(&mut line)
-            .await
-            .map_err(|e| http::transport(what, e))?
-            == 0
-        {
+        let Some(line) = http::read_line_bounded(conn, MAX_PAYLOAD, what).await? else {
             return Err(http::transport(
                 what,
                 "process stream closed before the exit status",
             ));
-        }
-        if !line.ends_with('\n') {
-            // Cut off inside a line: the connection broke, not the protocol.
-            return Err(http::transport(what, "process stream closed inside a line"));
-        }
+        };
         if !line.trim().is_empty() {
-            return serde_json::from_str(line.trim())
-                .map_err(|e| protocol(what, format!("bad payload {:?}: {e}", line.trim())));
+            return serde_json::from_str(line.trim()).map_err(|e| {
+                let shown: String = line.trim().chars().take(200).collect();
+                protocol(what, format!("bad payload {shown:?}: {e}"))
+            });
         }
     }
 }
@@ -104,9 +97,7 @@ async fn attach(
         return Err(super::error_from(what, head.status, &body));
     }
     let mut out = Vec::new();
-    conn.read_to_end(&mut out)
-        .await
-        .map_err(|e| http::transport(what, e))?;
+    http::read_to_end_bounded(&mut conn, &mut out, what).await?;
     Ok(out)
 }
 
