@@ -31,6 +31,8 @@ pub enum Mode {
     /// The soak: random server errors, lost answers, dropped connections.
     /// Every failure must carry a Bosh::Clouds kind; 0 leaks after cleanup.
     Soak,
+    /// Any chaos, under a label (for tests; not on the command line).
+    Custom(String, Chaos),
 }
 
 pub const DEFAULT_THROTTLE_SHARE: f64 = 0.2;
@@ -176,6 +178,7 @@ pub fn run(
             ),
         ],
         Mode::Soak => vec![("soak".into(), Some(Chaos::soak(options.seed)))],
+        Mode::Custom(ref label, ref chaos) => vec![(label.clone(), Some(chaos.clone()))],
     };
     let mut phases = Vec::new();
     for (label, chaos) in settings {
