@@ -72,7 +72,7 @@ pub struct Input {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Targets {
     pub snapshots: Vec<String>,
-    /// Attached, never detached: (vm, disk).
+    /// Attached (or attach_disk failed), never detached: (vm, disk).
     pub attachments: Vec<(String, String)>,
     pub vms: Vec<String>,
     pub disks: Vec<String>,
@@ -221,8 +221,10 @@ impl Run<'_> {
         )?;
         let disk = self.returned("create_disk", &disk)?;
         self.out.left.disks.push(disk.clone());
-        self.must("attach_disk", vec![json!(vm), json!(disk)])?;
+        // Maybe attached from here on, even when attach_disk fails: the
+        // director detaches an instance's disks before deleting its VM.
         self.out.left.attachments.push((vm.clone(), disk.clone()));
+        self.must("attach_disk", vec![json!(vm), json!(disk)])?;
         let has = self.must("has_vm", vec![json!(vm)])?;
         if has != json!(true) {
             self.out.failure = Some(format!("has_vm: answered {has} for a VM just made"));
@@ -291,14 +293,17 @@ pub fn call(cpi: &Cpi, method: &'static str, args: Vec<Value>) -> (Answer, Value
     }
 }
 
-/// A delete the director counts as done: it worked, or the cloud no longer
-/// has the thing (the director ignores VMNotFound and DiskNotFound there).
+/// A cleanup call the director counts as done: it worked, or the cloud no
+/// longer has the thing or the attachment (the director ignores VMNotFound,
+/// DiskNotFound and DiskNotAttached there).
 fn done(answer: &Answer) -> bool {
     match answer {
         Answer::Ok => true,
         Answer::Error(e) => matches!(
             e.kind.as_str(),
-            "Bosh::Clouds::VMNotFound" | "Bosh::Clouds::DiskNotFound"
+            "Bosh::Clouds::VMNotFound"
+                | "Bosh::Clouds::DiskNotFound"
+                | "Bosh::Clouds::DiskNotAttached"
         ),
         _ => false,
     }

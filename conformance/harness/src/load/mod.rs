@@ -98,6 +98,9 @@ pub struct Phase {
     pub wall: Duration,
     /// Cleanup targets only finished by the last pass, with chaos off.
     pub swept: usize,
+    /// The last pass's failed calls (`method: kind: message`): why a
+    /// known cid could not be removed even with chaos off.
+    pub stuck: Vec<String>,
     /// What the cloud holds after the cleanup that it did not before.
     pub leaks: Vec<Leftover>,
     /// Things the cloud held that no call returned and no message named.
@@ -487,15 +490,26 @@ impl<'c, 'e> Load<'c, 'e> {
         }
         let Ok(cpi) = self.cpi() else { return };
         let (calls, _) = lifecycle::cleanup(&cpi, &targets);
+        self.note_stuck(&calls);
         self.record(calls);
         for s in stemcells {
             let (answer, _, elapsed) = lifecycle::call(&cpi, "delete_stemcell", vec![json!(s)]);
-            self.record(vec![Call {
+            let calls = vec![Call {
                 method: "delete_stemcell",
                 elapsed,
                 answer,
                 cleanup: true,
-            }]);
+            }];
+            self.note_stuck(&calls);
+            self.record(calls);
+        }
+    }
+
+    fn note_stuck(&mut self, calls: &[Call]) {
+        for c in calls {
+            if let (Some(kind), Some(m)) = (c.answer.error_kind(), c.answer.message()) {
+                self.phase.stuck.push(format!("{}: {kind}: {m}", c.method));
+            }
         }
     }
 }

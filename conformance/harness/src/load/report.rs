@@ -125,6 +125,9 @@ pub fn phase(name: &str, p: &Phase) -> String {
             c.requests, c.throttled, c.server_errors, c.lost_answers, c.dropped_mid_body
         );
     }
+    for m in p.stuck.iter().take(FAILURES_SHOWN) {
+        let _ = writeln!(s, "  last pass (chaos off) failed {}", super::one_line(m));
+    }
     if let Some(a) = &p.aborted {
         let _ = writeln!(s, "aborted: {a}");
     }
