@@ -105,6 +105,10 @@ pub struct Phase {
     pub leaks: Vec<Leftover>,
     /// Things the cloud held that no call returned and no message named.
     pub duplicates: Vec<Leftover>,
+    /// Things the cloud held at a round's end that no call returned but an
+    /// error message named: the cleanup removes them, a real director
+    /// (which does not read messages) would not.
+    pub named_only: Vec<Leftover>,
     pub counts: Option<ChaosCounts>,
 }
 
@@ -269,7 +273,7 @@ impl<'c, 'e> Load<'c, 'e> {
         } else {
             for round in 0..self.options.rounds {
                 let t = Instant::now();
-                if let Err(e) = self.round(round, progress) {
+                if let Err(e) = self.round(round, &before, progress) {
                     self.phase.aborted = Some(e);
                     break;
                 }
@@ -370,9 +374,15 @@ impl<'c, 'e> Load<'c, 'e> {
             .collect()
     }
 
-    fn round(&mut self, round: usize, progress: &(dyn Fn(&str) + Sync)) -> Result<(), String> {
+    /// One round; `start` is the cloud before the phase, read with chaos
+    /// off (a reading under chaos may miss things).
+    fn round(
+        &mut self,
+        round: usize,
+        start: &Inventory,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), String> {
         let inputs = self.inputs(round);
-        let start = self.env().inventory();
         let cpis = (0..inputs.len())
             .map(|_| self.cpi())
             .collect::<Result<Vec<_>, _>>()?;
@@ -385,7 +395,7 @@ impl<'c, 'e> Load<'c, 'e> {
         });
         self.phase.lifecycles += outcomes.len();
         let end = self.env().inventory();
-        let grown = ledger::grown(&start, &end);
+        let grown = ledger::grown(start, &end);
         for (kind, id) in &grown {
             if *kind != "other" {
                 self.shapes.learn(id);
@@ -417,7 +427,14 @@ impl<'c, 'e> Load<'c, 'e> {
         // Growth at the round's end that nothing returned or named: the
         // director will never hear of it.
         let known = self.known(&end);
-        for d in ledger::duplicates(&ledger::leftovers(&start, &end, &known)) {
+        let left = ledger::leftovers(start, &end, &known);
+        for l in &left {
+            let named_only = l.known && l.kind != "other" && !self.returned.contains(&l.id);
+            if named_only && !self.phase.named_only.contains(l) {
+                self.phase.named_only.push(l.clone());
+            }
+        }
+        for d in ledger::duplicates(&left) {
             if !self.phase.duplicates.contains(&d) {
                 progress(&format!(
                     "    duplicate: {} {} (no call returned it)",

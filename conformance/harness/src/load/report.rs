@@ -118,6 +118,13 @@ pub fn phase(name: &str, p: &Phase) -> String {
     }
     let _ = writeln!(s, "leaked: {}", leftovers(&p.leaks));
     let _ = writeln!(s, "duplicated: {}", leftovers(&p.duplicates));
+    if !p.named_only.is_empty() {
+        let _ = writeln!(
+            s,
+            "left by failed calls and named only in their messages (removed by the cleanup; a director would not): {}",
+            leftovers(&p.named_only)
+        );
+    }
     if let Some(c) = &p.counts {
         let _ = writeln!(
             s,
