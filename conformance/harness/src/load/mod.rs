@@ -564,8 +564,8 @@ fn dedup(t: &mut Targets) {
 
 pub(crate) fn one_line(s: &str) -> String {
     let s = s.replace('\n', " ");
-    if s.chars().count() > 240 {
-        format!("{}…", s.chars().take(240).collect::<String>())
+    if s.chars().count() > 400 {
+        format!("{}…", s.chars().take(400).collect::<String>())
     } else {
         s
     }
