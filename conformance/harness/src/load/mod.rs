@@ -271,9 +271,12 @@ impl<'c, 'e> Load<'c, 'e> {
         if let Err(e) = self.create_stemcell() {
             self.phase.aborted = Some(e);
         } else {
+            // What the stemcell brought (an image's snapshot, say) is not
+            // a lifecycle's: growth is counted from here.
+            let base = self.env().inventory();
             for round in 0..self.options.rounds {
                 let t = Instant::now();
-                if let Err(e) = self.round(round, &before, progress) {
+                if let Err(e) = self.round(round, &base, progress) {
                     self.phase.aborted = Some(e);
                     break;
                 }
@@ -374,8 +377,7 @@ impl<'c, 'e> Load<'c, 'e> {
             .collect()
     }
 
-    /// One round; `start` is the cloud before the phase, read with chaos
-    /// off (a reading under chaos may miss things).
+    /// One round; `start` is the cloud once the stemcell exists.
     fn round(
         &mut self,
         round: usize,
