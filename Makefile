@@ -11,7 +11,7 @@ export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 export SOFTLAYER_FIXTURES_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CARGO_TERM_COLOR := never
 
-.PHONY: all build venv tools test demo bench fmt clean
+.PHONY: all build venv tools test demo bench load fmt clean
 
 all: build
 
@@ -42,6 +42,21 @@ bench: build venv tools
 	for cloud in warden openstack softlayer aws; do \
 	  $(BIN_DIR)/conformance bench --cloud $$cloud --cpi $(BIN_DIR)/cpi-$$cloud --runs 15 || exit 1; \
 	done
+
+# The load mode on every cloud: 16 lifecycles at once, 3 rounds without
+# chaos then 3 throttled (the report prints the extra time), then the fault
+# soak, 5 rounds. Every run is reported; the total time is printed last.
+LOAD_CLOUDS ?= warden openstack softlayer aws
+load: build venv tools
+	@start=$$(date +%s); failed=""; \
+	for cloud in $(LOAD_CLOUDS); do \
+	  $(BIN_DIR)/conformance load --cloud $$cloud --cpi $(BIN_DIR)/cpi-$$cloud \
+	    --parallel 16 --rounds 3 --chaos throttle || failed="$$failed $$cloud/throttle"; \
+	  $(BIN_DIR)/conformance load --cloud $$cloud --cpi $(BIN_DIR)/cpi-$$cloud \
+	    --parallel 16 --rounds 5 --chaos soak || failed="$$failed $$cloud/soak"; \
+	done; \
+	echo "make load: $$(( $$(date +%s) - start )) s in all; not passed:$${failed:- none}"; \
+	test -z "$$failed"
 
 fmt:
 	$(CARGO) fmt --all

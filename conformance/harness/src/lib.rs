@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checks;
 pub mod cpi;
 pub mod environment;
+pub mod load;
 pub mod registry;
 pub mod stemcell;
 pub mod suite;

@@ -3,8 +3,8 @@
 //! files the CPI writes.
 
 use crate::config::Break;
-use crate::store::{Faults, Store};
-use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
+use crate::store::{ChaosDraw, ChaosShares, Faults, Store};
+use harness::{Chaos, ChaosCounts, CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -247,5 +247,35 @@ impl Environment for ReferenceEnvironment {
 
     fn agent_config(&self) -> Option<Value> {
         Some(self.agent.clone())
+    }
+
+    /// Throttling and server errors, drawn by each request before the cloud
+    /// acts. This cloud cannot act after and lose the answer, nor drop a
+    /// body, nor limit a rate: asked for those, it answers false.
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        match chaos {
+            None => self.store.put_chaos(None).is_ok(),
+            Some(c) if c.lost_answer > 0.0 || c.drop_mid_body > 0.0 || c.rate_limit.is_some() => {
+                false
+            }
+            Some(c) => self
+                .store
+                .put_chaos(Some(&ChaosShares {
+                    throttle: c.throttle,
+                    server_error: c.server_error,
+                }))
+                .is_ok(),
+        }
+    }
+
+    fn chaos_counts(&self) -> ChaosCounts {
+        let log = self.store.chaos_log();
+        let n = |d: ChaosDraw| log.iter().filter(|x| **x == d).count() as u64;
+        ChaosCounts {
+            requests: log.len() as u64,
+            throttled: n(ChaosDraw::Throttled),
+            server_errors: n(ChaosDraw::ServerError),
+            ..ChaosCounts::default()
+        }
     }
 }

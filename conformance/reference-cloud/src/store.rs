@@ -8,6 +8,8 @@
 //! disks/<cid>/disk.json    DiskRecord; disks/<cid>/data/  the disk's files
 //! snapshots/<cid>.json
 //! faults.json              Faults the environment asks the cloud to act out
+//! chaos.json               ChaosShares for the load mode, until turned off
+//! chaos.log                one byte per request while chaos is on (see ChaosDraw)
 //! ```
 
 use serde::de::DeserializeOwned;
@@ -56,6 +58,52 @@ pub struct Faults {
     pub drop: u32,
 }
 
+/// The load mode's random faults this cloud can act out: both happen
+/// before the cloud acts (it has no answer to lose).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct ChaosShares {
+    pub throttle: f64,
+    pub server_error: f64,
+}
+
+/// What one request drew, as logged in `chaos.log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChaosDraw {
+    Served,
+    Throttled,
+    ServerError,
+}
+
+impl ChaosDraw {
+    fn byte(self) -> u8 {
+        match self {
+            ChaosDraw::Served => b'.',
+            ChaosDraw::Throttled => b't',
+            ChaosDraw::ServerError => b'e',
+        }
+    }
+
+    pub fn of(byte: u8) -> Option<ChaosDraw> {
+        match byte {
+            b'.' => Some(ChaosDraw::Served),
+            b't' => Some(ChaosDraw::Throttled),
+            b'e' => Some(ChaosDraw::ServerError),
+            _ => None,
+        }
+    }
+
+    /// `x` uniform in [0, 1).
+    pub fn draw(shares: &ChaosShares, x: f64) -> ChaosDraw {
+        if x < shares.throttle {
+            ChaosDraw::Throttled
+        } else if x < shares.throttle + shares.server_error {
+            ChaosDraw::ServerError
+        } else {
+            ChaosDraw::Served
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pub root: PathBuf,
@@ -86,6 +134,12 @@ impl Store {
     }
     fn faults_file(&self) -> PathBuf {
         self.root.join("faults.json")
+    }
+    fn chaos_file(&self) -> PathBuf {
+        self.root.join("chaos.json")
+    }
+    fn chaos_log_file(&self) -> PathBuf {
+        self.root.join("chaos.log")
     }
 
     /// Makes the top-level directories.
@@ -142,6 +196,40 @@ impl Store {
     }
     pub fn clear_faults(&self) {
         let _ = std::fs::remove_file(self.faults_file());
+    }
+
+    pub fn chaos(&self) -> Option<ChaosShares> {
+        read_json(&self.chaos_file())
+    }
+    /// Turns chaos on (a fresh log) or off (the log kept for its counts).
+    pub fn put_chaos(&self, shares: Option<&ChaosShares>) -> io::Result<()> {
+        match shares {
+            Some(c) => {
+                std::fs::write(self.chaos_log_file(), b"")?;
+                write_json(&self.chaos_file(), c)
+            }
+            None => match std::fs::remove_file(self.chaos_file()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
+    }
+    /// One byte appended per request: many CPI processes log at once, and
+    /// a one-byte append is atomic.
+    pub fn log_chaos(&self, draw: ChaosDraw) -> io::Result<()> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.chaos_log_file())?
+            .write_all(&[draw.byte()])
+    }
+    pub fn chaos_log(&self) -> Vec<ChaosDraw> {
+        std::fs::read(self.chaos_log_file())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(ChaosDraw::of)
+            .collect()
     }
 }
 

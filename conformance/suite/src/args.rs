@@ -11,6 +11,8 @@ Usage:
   conformance run --list
   conformance demo [--bin-dir DIR] [--clouds a,b] [--allow-missing] [--call-timeout SECS]
   conformance bench --cloud CLOUD --cpi PATH [--runs N]
+  conformance load --cloud CLOUD --cpi PATH [--parallel K] [--rounds R]
+                   [--chaos off|throttle[:SHARE]|soak] [--seed N] [--call-timeout SECS]
 
 CLOUD is one of warden, aws, openstack, softlayer, reference. CHECK is a check
 (`vms/reboot_vm`), a group (`disks`) or a bare check name; --only repeats.
@@ -18,6 +20,12 @@ CLOUD is one of warden, aws, openstack, softlayer, reference. CHECK is a check
 the directory holding this binary), runs the suite, and exits non-zero on any
 failure; a cloud whose environment cannot start counts as a failure unless
 --allow-missing is given.
+`load` runs K director-shaped lifecycles at once (default 16), R rounds
+(default 3; 5 for soak), then reads the cloud back: calls, errors by kind,
+p50/p95/max per method, leaks and duplicates. `throttle` first runs without
+chaos, then with SHARE (default 0.2) of requests throttled, and prints the
+extra time; `soak` injects server errors, lost answers and dropped
+connections. Progress goes to stderr, the report to stdout.
 ";
 
 #[derive(Debug, PartialEq)]
@@ -41,6 +49,11 @@ pub enum Command {
         cpi: PathBuf,
         runs: usize,
     },
+    Load {
+        cloud: String,
+        cpi: PathBuf,
+        options: harness::load::Options,
+    },
 }
 
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -58,6 +71,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut allow_missing = false;
     let mut runs = 10usize;
     let mut call_timeout = DEFAULT_CALL_TIMEOUT;
+    let mut parallel = 16usize;
+    let mut rounds = None;
+    let mut mode = harness::load::Mode::Off;
+    let mut seed = 1u64;
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -88,6 +105,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--allow-missing" => allow_missing = true,
             "--runs" => runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--parallel" => parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?,
+            "--rounds" => rounds = Some(value()?.parse().map_err(|e| format!("--rounds: {e}"))?),
+            "--chaos" => mode = harness::load::Mode::parse(&value()?)?,
+            "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--call-timeout" => {
                 let secs: u64 = value()?
                     .parse()
@@ -119,6 +140,23 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             cpi: cpi.ok_or("bench needs --cpi PATH")?,
             runs: runs.max(1),
         }),
+        "load" => {
+            if parallel == 0 {
+                return Err("--parallel must be at least 1".into());
+            }
+            let soak = mode == harness::load::Mode::Soak;
+            Ok(Command::Load {
+                cloud: need(cloud, "--cloud")?,
+                cpi: cpi.ok_or("load needs --cpi PATH")?,
+                options: harness::load::Options {
+                    parallel,
+                    rounds: rounds.unwrap_or(if soak { 5 } else { 3 }).max(1),
+                    mode,
+                    seed,
+                    call_bound: call_timeout,
+                },
+            })
+        }
         other => Err(format!("unknown command '{other}' (see --help)")),
     }
 }
@@ -161,6 +199,24 @@ mod tests {
                 runs: 3
             }
         );
+        match p("load --cloud warden --cpi x --parallel 4 --chaos throttle:0.3 --seed 7").unwrap() {
+            Command::Load { cloud, options, .. } => {
+                assert_eq!(cloud, "warden");
+                assert_eq!(options.parallel, 4);
+                assert_eq!(options.rounds, 3);
+                assert_eq!(options.mode, harness::load::Mode::Throttle(0.3));
+                assert_eq!(options.seed, 7);
+            }
+            other => panic!("{other:?}"),
+        }
+        match p("load --cloud aws --cpi x --chaos soak").unwrap() {
+            Command::Load { options, .. } => {
+                assert_eq!((options.parallel, options.rounds), (16, 5));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p("load --cloud aws --cpi x --parallel 0").is_err());
+        assert!(p("load --cloud aws --cpi x --chaos loud").is_err());
         assert!(p("run --cloud warden").is_err());
         assert!(p("run --bogus").is_err());
         assert!(p("frobnicate").is_err());

@@ -1,5 +1,6 @@
 //! `conformance`: run the suite against one CPI (`run`), against every
-//! cloud's CPI (`demo`), or time the lifecycle calls (`bench`).
+//! cloud's CPI (`demo`), time the lifecycle calls (`bench`), or run many
+//! lifecycles at once, with or without chaos (`load`).
 
 mod args;
 mod clouds;
@@ -46,6 +47,11 @@ fn main() -> ExitCode {
             call_timeout,
         } => demo(bin_dir, clouds, allow_missing, call_timeout),
         Command::Bench { cloud, cpi, runs } => bench(&cloud, &cpi, runs),
+        Command::Load {
+            cloud,
+            cpi,
+            options,
+        } => load(&cloud, &cpi, &options),
     };
     match ok {
         Ok(true) => ExitCode::SUCCESS,
@@ -195,4 +201,14 @@ fn bench(cloud: &str, cpi: &Path, runs: usize) -> Result<bool, String> {
         println!("{call:<18} {ms:>10}   {incumbent}");
     }
     Ok(true)
+}
+
+fn load(cloud: &str, cpi: &Path, options: &harness::load::Options) -> Result<bool, String> {
+    let c = clouds::find(cloud)?;
+    let (registry, env) = start(c, cpi)?;
+    let progress = |line: &str| eprintln!("{line}");
+    let phases = harness::load::run(env.as_ref(), &registry, options, &progress)?;
+    print!("{}", harness::load::report::render(env.name(), &phases));
+    let _ = std::io::stdout().flush();
+    Ok(phases.iter().all(|p| p.verdict().is_ok()))
 }

@@ -7,7 +7,7 @@ mod stemcells;
 mod vms;
 
 use crate::config::{Break, Config};
-use crate::store::Store;
+use crate::store::{ChaosDraw, Store};
 use cpi::{CallContext, Classify, ErrorKind, Info, Result};
 use std::time::Duration;
 
@@ -106,6 +106,17 @@ impl Reference {
         if faults.latency_ms > 0 {
             // The cloud is slow: this is the fake's delay, not a wait of ours.
             tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+        }
+        if let Some(shares) = self.store.chaos() {
+            // The top 48 bits of a v4 UUID are random: x is uniform in [0, 1).
+            let x = (uuid::Uuid::new_v4().as_u128() >> 80) as f64 / (1u64 << 48) as f64;
+            let draw = ChaosDraw::draw(&shares, x);
+            io("recording a request", self.store.log_chaos(draw))?;
+            match draw {
+                ChaosDraw::Throttled => return Err(CloudFault::Throttled { op }.into()),
+                ChaosDraw::ServerError => return Err(CloudFault::ServerError { op }.into()),
+                ChaosDraw::Served => {}
+            }
         }
         if faults.persistent {
             return Err(CloudFault::ServerError { op }.into());
