@@ -82,6 +82,18 @@ fn a_persistent_error_ends_with_a_clear_error() {
     assert_eq!(w.ok("has_vm", vec![json!("some-vm")]), json!(false));
 }
 
+#[test]
+fn throttling_is_waited_out_past_the_attempt_budget() {
+    // Ten 503s in a row: more than the client's six attempts for failures
+    // that may be real, well inside its 30 s deadline. Found by
+    // `conformance load --chaos throttle`, where six unlucky draws in a row
+    // failed a create_vm.
+    let w = World::new();
+    assert!(w.env.inject(Fault::Transient { times: 10 }));
+    assert_eq!(w.ok("has_vm", vec![json!("some-vm")]), json!(false));
+    w.env.clear_faults();
+}
+
 // ---- Issue 17's three patterns, each fault acted out by the fake after it
 // acted (the answer lost or cut), through the real binary. ----
 

@@ -36,6 +36,18 @@ impl GardenError {
     }
 }
 
+impl GardenError {
+    /// Garden (or what fronts it) is shedding load: a 503 without a Garden
+    /// error type, or a refused connection. Nothing was done.
+    pub fn throttled(&self) -> bool {
+        match self {
+            GardenError::Server { status, kind, .. } => *status == 503 && kind.is_empty(),
+            GardenError::Transport { message, .. } => message.contains("refused"),
+            _ => false,
+        }
+    }
+}
+
 impl Classify for GardenError {
     fn kind(&self) -> ErrorKind {
         match self {

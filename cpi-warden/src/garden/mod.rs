@@ -24,9 +24,13 @@ pub struct Garden {
     backoff: Backoff,
 }
 
-/// Retries transient failures (a dropped connection, an untyped 5xx).
+/// Retries transient failures (a dropped connection, an untyped 5xx);
+/// throttling (503, a refused connection) until the deadline.
 fn verdict(e: &cpi::Error) -> Verdict {
-    if e.ok_to_retry() {
+    let garden = std::error::Error::source(e).and_then(|s| s.downcast_ref::<GardenError>());
+    if garden.is_some_and(GardenError::throttled) {
+        Verdict::Throttled
+    } else if e.ok_to_retry() {
         Verdict::Retry
     } else {
         Verdict::Fail
@@ -37,6 +41,9 @@ impl Garden {
     pub fn new(endpoint: Endpoint) -> Self {
         Garden {
             endpoint,
+            // Six attempts for failures that may be real; throttling is
+            // bounded by the 30 s alone (six unlucky 503s in a row failed a
+            // create_vm that the next second would have served).
             backoff: Backoff::new(
                 Duration::from_millis(50),
                 Duration::from_secs(2),

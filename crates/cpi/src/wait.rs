@@ -108,6 +108,10 @@ pub enum Verdict {
     Retry,
     /// Transient, and the cloud said when (`Retry-After`).
     RetryAfter(Duration),
+    /// The cloud is throttling (or briefly refusing connections): try again
+    /// after the backoff's pause until the deadline, without spending the
+    /// attempt budget, which is for failures that may be real.
+    Throttled,
 }
 
 /// Runs `attempt` until it succeeds, `classify` says the error is final, or
@@ -130,12 +134,14 @@ where
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let pause = match classify(&err) {
+        let verdict = classify(&err);
+        let pause = match verdict {
             Verdict::Fail => return Err(err),
-            Verdict::Retry => backoff.pause(n),
+            Verdict::Retry | Verdict::Throttled => backoff.pause(n),
             Verdict::RetryAfter(d) => d.min(Duration::from_secs(60)),
         };
-        if n >= backoff.max_attempts || start.elapsed() + pause > backoff.deadline {
+        let counted = !matches!(verdict, Verdict::Throttled);
+        if (counted && n >= backoff.max_attempts) || start.elapsed() + pause > backoff.deadline {
             return Err(err.context(format!("{what}: gave up after {n} attempts")));
         }
         tracing::info!(
@@ -224,6 +230,48 @@ mod tests {
             },
         ));
         assert_eq!(n.get(), 1);
+    }
+
+    #[test]
+    fn throttling_spends_the_deadline_not_the_attempts() {
+        // Eight throttled answers, then success: an attempt budget of 3 does
+        // not end it, because throttling is bounded by time alone.
+        let n = Cell::new(0);
+        let v = rt().block_on(retry(
+            "call",
+            fast().attempts(3),
+            |_| Verdict::Throttled,
+            || {
+                n.set(n.get() + 1);
+                let seen = n.get();
+                async move {
+                    if seen > 8 {
+                        Ok(seen)
+                    } else {
+                        Err(Error::cloud("throttled").retry(true))
+                    }
+                }
+            },
+        ));
+        assert_eq!(v.unwrap(), 9);
+
+        // And the deadline still ends it, with the error kept retriable.
+        let b = Backoff::new(
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+            Duration::from_millis(30),
+        )
+        .attempts(1);
+        let e = rt()
+            .block_on(retry(
+                "call",
+                b,
+                |_| Verdict::Throttled,
+                || async { Err::<(), _>(Error::cloud("throttled").retry(true)) },
+            ))
+            .unwrap_err();
+        assert!(e.ok_to_retry());
+        assert!(e.message().contains("gave up"), "{}", e.message());
     }
 
     #[test]

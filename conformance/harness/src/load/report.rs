@@ -112,6 +112,25 @@ pub fn phase(name: &str, p: &Phase) -> String {
             .join(", ")
     };
     let _ = writeln!(s, "errors by kind: {kinds}");
+    // The first few errors in full: a count by kind says something failed,
+    // the message says what to fix.
+    let errors: Vec<&super::lifecycle::Call> = p
+        .calls
+        .iter()
+        .filter(|c| c.answer.error_kind().is_some())
+        .collect();
+    for c in errors.iter().take(FAILURES_SHOWN) {
+        let _ = writeln!(
+            s,
+            "  {} {}: {}",
+            c.method,
+            c.answer.error_kind().unwrap_or_default(),
+            super::one_line(c.answer.message().unwrap_or_default())
+        );
+    }
+    if errors.len() > FAILURES_SHOWN {
+        let _ = writeln!(s, "  … and {} more errors", errors.len() - FAILURES_SHOWN);
+    }
     let unkinded = stats::unkinded(&p.calls);
     if unkinded > 0 {
         let _ = writeln!(s, "failed calls without a Bosh::Clouds kind: {unkinded}");
