@@ -84,9 +84,7 @@ impl ReferenceEnvironment {
     }
 
     fn put_faults(&self, change: impl FnOnce(&mut Faults)) -> bool {
-        let mut f = self.store.faults();
-        change(&mut f);
-        self.store.put_faults(&f).is_ok()
+        self.store.update_faults(change).is_ok()
     }
 
     /// The disk's data directory, when it is attached to `vm`.

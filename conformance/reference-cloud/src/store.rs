@@ -192,7 +192,25 @@ impl Store {
         read_json(&self.faults_file()).unwrap_or_default()
     }
     pub fn put_faults(&self, f: &Faults) -> io::Result<()> {
-        write_json(&self.faults_file(), f)
+        self.update_faults(|old| *old = f.clone())
+    }
+    /// Reads, changes and writes the faults under an exclusive lock: many
+    /// CPI processes take one-shot faults at once, and each must be taken
+    /// by exactly one of them.
+    pub fn update_faults<R>(&self, change: impl FnOnce(&mut Faults) -> R) -> io::Result<R> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("faults.lock"))?;
+        lock.lock()?;
+        let mut faults = self.faults();
+        let before = faults.clone();
+        let answer = change(&mut faults);
+        if faults != before {
+            write_json(&self.faults_file(), &faults)?;
+        }
+        Ok(answer)
     }
     pub fn clear_faults(&self) {
         let _ = std::fs::remove_file(self.faults_file());

@@ -102,10 +102,10 @@ impl Reference {
     }
 
     async fn attempt(&self, op: &'static str) -> Result<()> {
-        let mut faults = self.store.faults();
-        if faults.latency_ms > 0 {
+        let latency_ms = self.store.faults().latency_ms;
+        if latency_ms > 0 {
             // The cloud is slow: this is the fake's delay, not a wait of ours.
-            tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+            tokio::time::sleep(Duration::from_millis(latency_ms)).await;
         }
         if let Some(shares) = self.store.chaos() {
             // The top 48 bits of a v4 UUID are random: x is uniform in [0, 1).
@@ -118,32 +118,36 @@ impl Reference {
                 ChaosDraw::Served => {}
             }
         }
-        if faults.persistent {
-            return Err(CloudFault::ServerError { op }.into());
+        // One-shot faults are taken under the store's lock, so that of many
+        // CPI processes at once exactly one acts each out.
+        let fault = io(
+            "recording a fault",
+            self.store.update_faults(|f| {
+                if f.persistent {
+                    Some(CloudFault::ServerError { op })
+                } else if f.drop > 0 {
+                    f.drop -= 1;
+                    Some(CloudFault::Dropped { op })
+                } else if f.transient > 0 {
+                    f.transient -= 1;
+                    Some(CloudFault::Throttled { op })
+                } else {
+                    None
+                }
+            }),
+        )?;
+        match fault {
+            Some(f) => Err(f.into()),
+            None => Ok(()),
         }
-        if faults.drop > 0 {
-            faults.drop -= 1;
-            io("recording a fault", self.store.put_faults(&faults))?;
-            return Err(CloudFault::Dropped { op }.into());
-        }
-        if faults.transient > 0 {
-            faults.transient -= 1;
-            io("recording a fault", self.store.put_faults(&faults))?;
-            return Err(CloudFault::Throttled { op }.into());
-        }
-        Ok(())
     }
 
     /// True once: the environment asked the next create_vm to fail after
     /// the VM exists.
     fn take_create_vm_fault(&self) -> bool {
-        let mut faults = self.store.faults();
-        if !faults.create_vm_after_vm_exists {
-            return false;
-        }
-        faults.create_vm_after_vm_exists = false;
-        let _ = self.store.put_faults(&faults);
-        true
+        self.store
+            .update_faults(|f| std::mem::replace(&mut f.create_vm_after_vm_exists, false))
+            .unwrap_or(false)
     }
 }
 
