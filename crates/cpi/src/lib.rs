@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod fuzz;
 pub mod ids;
 pub mod log;
 pub mod secret;

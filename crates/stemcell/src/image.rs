@@ -1,7 +1,7 @@
 //! `root.img` streamed out of a stemcell's `image` file (a gzipped tar),
 //! never unpacked to disk, in memory bounded by one block.
 
-use crate::tarball::{corrupt, member_name, open};
+use crate::tarball::{corrupt, each_member, is_file};
 use crate::StemcellError;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,17 +11,23 @@ pub fn with_root_img<T>(
     image: &Path,
     f: impl FnOnce(&mut dyn Read, u64) -> std::io::Result<T>,
 ) -> Result<T, StemcellError> {
-    let mut archive = open(image)?;
-    let entries = archive.entries().map_err(|e| corrupt(image, e))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| corrupt(image, e))?;
-        let name = member_name(&entry.path().map_err(|e| corrupt(image, e))?);
-        if name == "root.img" || name.ends_with("/root.img") || name == "disk.raw" {
-            let size = entry.size();
-            return f(&mut entry, size).map_err(|e| corrupt(image, e));
+    let mut f = Some(f);
+    let found = each_member(image, |entry, name| {
+        if !(name == "root.img" || name.ends_with("/root.img") || name == "disk.raw") {
+            return Ok(None);
         }
-    }
-    Err(StemcellError::Missing {
+        let kind = entry.header().entry_type();
+        if !is_file(kind) {
+            return Err(corrupt(
+                image,
+                format!("{name} is not a regular file (tar type {:?})", kind),
+            ));
+        }
+        let size = entry.size();
+        let f = f.take().expect("called once: the loop stops here");
+        f(entry, size).map(Some).map_err(|e| corrupt(image, e))
+    })?;
+    found.ok_or_else(|| StemcellError::Missing {
         path: image.to_owned(),
         member: "root.img",
     })
