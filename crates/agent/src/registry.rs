@@ -160,17 +160,8 @@ impl RegistryClient {
             return Ok(None);
         }
         check(resp.status(), "get settings", vm)?;
-        let body: GetResponse = resp.json().await.map_err(|e| {
-            Error::cloud(format!(
-                "registry get settings for {vm}: bad response: {}",
-                without_url(&e)
-            ))
-        })?;
-        let settings: Value = serde_json::from_str(&body.settings)
-            .map_err(|e| Error::cloud(format!("registry settings for {vm} are not JSON: {e}")))?;
-        serde_json::from_value(settings)
-            .map(Some)
-            .map_err(|e| Error::cloud(format!("registry settings for {vm}: {e}")))
+        let body = read_capped(resp, vm).await?;
+        decode_settings(vm, &body).map(Some)
     }
 
     /// Removes the VM's settings; already gone is success.
@@ -183,6 +174,49 @@ impl RegistryClient {
         }
         check(resp.status(), "delete settings", vm)
     }
+}
+
+/// The most read from a registry answer: a settings document is a few KiB;
+/// a peer sending more (or without end) gets an error, not our memory.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+async fn read_capped(mut resp: reqwest::Response, vm: &VmCid) -> Result<Vec<u8>> {
+    let too_big = || {
+        Error::cloud(format!(
+            "registry get settings for {vm}: the answer is larger than {MAX_ANSWER_BYTES} bytes"
+        ))
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| {
+        Error::cloud(format!(
+            "registry get settings for {vm}: reading the answer: {}",
+            without_url(&e)
+        ))
+        .retry(true)
+    })? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The settings in a registry answer (`{"settings": "<JSON text>"}`); every
+/// error names the VM and what was wrong.
+pub fn decode_settings(vm: &VmCid, body: &[u8]) -> Result<Settings> {
+    let answer: GetResponse = serde_json::from_slice(body)
+        .map_err(|e| Error::cloud(format!("registry get settings for {vm}: bad response: {e}")))?;
+    let settings: Value = serde_json::from_str(&answer.settings)
+        .map_err(|e| Error::cloud(format!("registry settings for {vm} are not JSON: {e}")))?;
+    serde_json::from_value(settings)
+        .map_err(|e| Error::cloud(format!("registry settings for {vm}: {e}")))
 }
 
 fn check(status: reqwest::StatusCode, what: &str, vm: &VmCid) -> Result<()> {
