@@ -39,14 +39,16 @@ impl RegistryConfig {
     /// Checks the block once; errors name the key (`registry.password`).
     /// `prefix` is where the block sits in the config (`registry`, `Registry`).
     pub fn resolve(&self, prefix: &str) -> Result<ResolvedRegistry> {
-        let raw = match (&self.endpoint, &self.host) {
-            (Some(e), _) if !e.trim().is_empty() => e.trim().to_owned(),
+        // The key an error names: the endpoint, or the parts it was made of.
+        let (raw, key) = match (&self.endpoint, &self.host) {
+            (Some(e), _) if !e.trim().is_empty() => (e.trim().to_owned(), "endpoint"),
             (_, Some(host)) if !host.is_empty() => {
                 let scheme = self.protocol.clone().unwrap_or_else(|| "http".into());
-                match self.port {
+                let url = match self.port {
                     Some(p) => format!("{scheme}://{host}:{p}"),
                     None => format!("{scheme}://{host}"),
-                }
+                };
+                (url, "host (with protocol and port)")
             }
             _ => {
                 return Err(Error::cpi(format!(
@@ -56,13 +58,13 @@ impl RegistryConfig {
         };
         let mut base = url::Url::parse(&raw).map_err(|e| {
             Error::cpi(format!(
-                "{prefix}.endpoint: '{}' is not a URL: {e}",
+                "{prefix}.{key}: '{}' is not a URL: {e}",
                 cpi::secret::redact(&raw)
             ))
         })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(Error::cpi(format!(
-                "{prefix}.endpoint: '{}' is not an http(s) URL with a host",
+                "{prefix}.{key}: '{}' is not an http(s) URL with a host",
                 cpi::secret::redact(&raw)
             )));
         }
@@ -71,7 +73,7 @@ impl RegistryConfig {
         let _ = base.set_username("");
         let _ = base.set_password(None);
         let user = self.user.clone().filter(|u| !u.is_empty()).or(url_user).ok_or_else(|| {
-            Error::cpi(format!("{prefix}.user: missing: the registry needs a user (or credentials in the endpoint)"))
+            Error::cpi(format!("{prefix}.user: missing: the registry needs a user (`user` or `Username`, or credentials in the endpoint)"))
         })?;
         let password = self
             .password

@@ -646,3 +646,137 @@ mod tests {
         );
     }
 }
+
+/// Fuzzes a CPI binary's config loading: mutations of its valid job-shaped
+/// `config` (a key removed, a wrong type, a huge string, a new key, or
+/// mangled bytes) are written to a file and the binary is asked to `ping`,
+/// which loads the config and builds the cloud without touching it. Each
+/// call must exit 0 with one well-formed response; an error must be a
+/// `CpiError` that names the mutated key (or the file, for broken JSON),
+/// and must not echo a huge value back. `args` are the binary's arguments
+/// with `{config}` where the config path goes.
+pub fn config_target(
+    target: &str,
+    binary: &Path,
+    args: &[String],
+    config: &Value,
+    regressions: &Path,
+    default_iterations: u64,
+) -> Report {
+    let dir = std::env::temp_dir().join(format!("bosh-fuzz-{target}-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("cpi.json");
+    let seed = serde_json::to_vec(config).expect("a config serialises");
+    let mutations: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Mutation>> =
+        Default::default();
+    let request = br#"{"method":"ping","arguments":[],"context":{"director_uuid":"fuzz","request_id":"fuzz-1"},"api_version":2}"#;
+    let report = run(
+        target,
+        default_iterations,
+        regressions,
+        vec![seed.clone()],
+        |g, base, other| {
+            let doc = serde_json::from_slice::<Value>(base).unwrap_or_else(|_| config.clone());
+            if g.one_in(8) {
+                return mutate_bytes(g, &seed, other);
+            }
+            // Mostly one mutation of the valid config, so the key at fault is known.
+            // (Mutations of mutations explore further, without a known key.)
+            let pristine = !g.one_in(4);
+            let start = if pristine { config.clone() } else { doc };
+            let (v, m) = mutate_json(g, &start);
+            let bytes = serde_json::to_vec(&v).expect("serialises");
+            if pristine {
+                mutations.borrow_mut().insert(bytes.clone(), m);
+            }
+            bytes
+        },
+        |input| {
+            std::fs::write(&path, input).map_err(|e| e.to_string())?;
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.replace("{config}", &path.display().to_string()))
+                .collect();
+            let out = run_process(binary, &args, request)?;
+            let m = mutations.borrow_mut().remove(input);
+            judge_config(input, &out, m.as_ref())
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+fn run_process(binary: &Path, args: &[String], stdin: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(binary)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let _ = child.stdin.take().expect("piped").write_all(stdin);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.code() != Some(0) {
+        return Err(format!("exit status {:?}", out.status));
+    }
+    Ok(out.stdout)
+}
+
+fn judge_config(input: &[u8], stdout: &[u8], mutation: Option<&Mutation>) -> Verdict {
+    let text = std::str::from_utf8(stdout).map_err(|e| format!("stdout is not UTF-8: {e}"))?;
+    if text.lines().count() != 1 {
+        return Err(format!("stdout is not one line: {text:?}"));
+    }
+    let r: Value = serde_json::from_str(text).map_err(|e| format!("stdout is not JSON: {e}"))?;
+    if !r["log"].is_string() {
+        return Err("log is not a string".into());
+    }
+    let e = &r["error"];
+    if e.is_null() {
+        return if r["result"] == "pong" {
+            Ok("pong".into())
+        } else {
+            Err(format!("ping answered {}", r["result"]))
+        };
+    }
+    let kind = e["type"].as_str().unwrap_or("");
+    let message = e["message"].as_str().unwrap_or("");
+    if !e["ok_to_retry"].is_boolean() || message.is_empty() {
+        return Err(format!("malformed error: {e}"));
+    }
+    if kind != "Bosh::Clouds::CpiError" {
+        return Err(format!("a bad config answered {kind}: {message}"));
+    }
+    if message.starts_with("internal error") {
+        return Err(format!("a panic was caught: {message}"));
+    }
+    if message.len() > 4096 {
+        return Err(format!(
+            "the error echoes {} bytes: {}…",
+            message.len(),
+            &message[..message
+                .char_indices()
+                .nth(200)
+                .map_or(message.len(), |(i, _)| i)]
+        ));
+    }
+    if serde_json::from_slice::<Value>(input).is_err() {
+        if !message.contains("cpi.json") {
+            return Err(format!(
+                "broken JSON, but the error does not name the file: {message}"
+            ));
+        }
+    } else if let Some(key) = mutation.and_then(|m| m.key()) {
+        if !message.to_lowercase().contains(&key.to_lowercase()) {
+            return Err(format!(
+                "the error does not name '{key}' ({}): {message}",
+                mutation.map(|m| m.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    Ok(format!("{kind} {}", label(message)))
+}

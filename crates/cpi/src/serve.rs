@@ -145,7 +145,11 @@ pub fn run<C: Cloud>(
         match outcome {
             Ok(Ok(result)) => Response::ok(result, String::new()),
             Ok(Err(e)) => {
-                tracing::error!("{} ({})", e.message(), e.kind().wire_type());
+                tracing::error!(
+                    "{} ({})",
+                    crate::wire::bounded(e.message()),
+                    e.kind().wire_type()
+                );
                 Response::err(&e, String::new())
             }
             Err(payload) => {
