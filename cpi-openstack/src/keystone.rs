@@ -91,11 +91,8 @@ impl Session {
             self.backoff,
             transient_only,
             || async {
-                let resp = self
-                    .http
-                    .post(&url)
-                    .json(&body)
-                    .send()
+                let send = self.http.post(&url).json(&body).send();
+                let resp = cpi::timing::request("POST /v3/auth/tokens", send)
                     .await
                     .map_err(|e| cpi::Error::from(transport("POST /v3/auth/tokens", &e)))?;
                 let status = resp.status();

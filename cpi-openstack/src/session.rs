@@ -134,7 +134,7 @@ impl Session {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = match req.send().await {
+            let resp = match cpi::timing::request(&what, req.send()).await {
                 Ok(r) => r,
                 Err(e) => {
                     // Refused before sending: nothing ran, a create may repeat.

@@ -207,11 +207,13 @@ impl Client {
             req = req.json(&json!({ "parameters": params }));
         }
         tracing::debug!("SoftLayer {} {}", call.verb, call.name());
-        let resp = req.send().await.map_err(|e| SlError::Transport {
-            call: call.name(),
-            message: describe(&e),
-            connect: e.is_connect(),
-        })?;
+        let resp = cpi::timing::request(&call.name(), req.send())
+            .await
+            .map_err(|e| SlError::Transport {
+                call: call.name(),
+                message: describe(&e),
+                connect: e.is_connect(),
+            })?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| SlError::Transport {
             call: call.name(),

@@ -37,40 +37,219 @@ pub fn incumbent(cloud: &str, method: &str) -> Option<&'static str> {
     }
 }
 
-/// Medians per call; an error names the call and run that failed.
+/// The switch and the stderr line of `cpi::timing` (crates/cpi).
+pub const TIMINGS_ENV: &str = "BOSH_CPI_TIMINGS";
+pub const TIMINGS_PREFIX: &str = "BOSH_CPI_TIMINGS ";
+
+/// One call's wall time and where it went (from the CPI's own
+/// `BOSH_CPI_TIMINGS` report and the fake's, where it keeps one), in ms.
+#[derive(Clone, Debug, Default)]
+pub struct Cost {
+    pub wall: f64,
+    /// Harness spawn to the CPI's `main`: exec, dynamic loading, runtime init.
+    pub start_to_main: f64,
+    /// The runner's phases by name (read_request, config, new, runtime,
+    /// dispatch, teardown, respond).
+    pub phases: BTreeMap<String, f64>,
+    /// Cloud requests, as the CPI timed them (method and path, or SDK operation).
+    pub requests: Vec<(String, f64)>,
+    /// From the start of dispatch to the first request: client, TLS and
+    /// argument set-up before the cloud is reached (all of dispatch if none).
+    pub before_first_request: f64,
+    /// The fake's own time for the requests it served, when it reports it.
+    pub fake: Option<f64>,
+    /// The CPI's own time from `main` to the report at exit.
+    pub total: f64,
+}
+
+impl Cost {
+    pub fn requests_ms(&self) -> f64 {
+        self.requests.iter().map(|(_, ms)| ms).sum()
+    }
+    pub fn phase(&self, name: &str) -> f64 {
+        self.phases.get(name).copied().unwrap_or(0.0)
+    }
+    /// What the breakdown does not account for: exit, request gaps (decoding,
+    /// our own work between requests), logging.
+    pub fn rest(&self) -> f64 {
+        self.wall
+            - self.start_to_main
+            - self.phase("read_request")
+            - self.phase("config")
+            - self.setup()
+            - self.requests_ms()
+            - self.phase("sleep")
+            - self.work()
+            - self.phase("teardown")
+            - self.phase("respond")
+            - self.exit()
+    }
+    /// Inside the dispatched call but neither a cloud request, a wait, nor
+    /// the set-up before the first request: decoding, local commands
+    /// (mkfs, losetup for warden), our own work between requests.
+    pub fn work(&self) -> f64 {
+        self.phase("dispatch")
+            - self.before_first_request
+            - self.requests_ms()
+            - self.phase("sleep")
+    }
+    /// Process exit and reaping: wall minus start-to-main and the CPI's own total.
+    pub fn exit(&self) -> f64 {
+        self.wall - self.start_to_main - self.total
+    }
+    /// Cloud set-up: building the cloud, the runtime, and everything before
+    /// the first request.
+    pub fn setup(&self) -> f64 {
+        self.phase("new") + self.phase("runtime") + self.before_first_request
+    }
+
+    fn from_reply(reply: &crate::cpi::Reply, spawned_unix_ns: u128, fake: Option<f64>) -> Cost {
+        let wall = reply.elapsed.as_secs_f64() * 1e3;
+        let doc = reply
+            .stderr
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(TIMINGS_PREFIX))
+            .and_then(|l| serde_json::from_str::<Value>(l).ok());
+        let Some(doc) = doc else {
+            return Cost {
+                wall,
+                fake,
+                ..Cost::default()
+            };
+        };
+        let main_ns: u128 = doc["main_unix_ns"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(spawned_unix_ns);
+        let mut phases = BTreeMap::new();
+        let mut dispatch_at = None;
+        for p in doc["phases"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or("?").to_owned();
+            if name == "dispatch" {
+                dispatch_at = p["at_ms"].as_f64();
+            }
+            *phases.entry(name).or_insert(0.0) += p["ms"].as_f64().unwrap_or(0.0);
+        }
+        let requests: Vec<(String, f64)> = doc["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["what"].as_str().unwrap_or("?").to_owned(),
+                    r["ms"].as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect();
+        let first_at = doc["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["at_ms"].as_f64())
+            .fold(f64::INFINITY, f64::min);
+        let dispatch = phases.get("dispatch").copied().unwrap_or(0.0);
+        let before_first_request = match dispatch_at {
+            Some(d) if first_at.is_finite() => (first_at - d).max(0.0),
+            _ => 0.0,
+        };
+        let _ = dispatch;
+        Cost {
+            wall,
+            total: doc["total_ms"].as_f64().unwrap_or(0.0),
+            start_to_main: (main_ns.saturating_sub(spawned_unix_ns)) as f64 / 1e6,
+            phases,
+            requests,
+            before_first_request,
+            fake,
+        }
+    }
+}
+
+fn unix_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Every run's cost per call; an error names the call and run that failed.
+/// The CPI runs with `BOSH_CPI_TIMINGS=1`.
 pub fn run(
     env: &dyn Environment,
     registry: &RegistryServer,
     runs: usize,
-) -> Result<BTreeMap<&'static str, Duration>, String> {
-    let cpi = Cpi::new(env.cpi(), Duration::from_secs(120))?;
+) -> Result<BTreeMap<&'static str, Vec<Cost>>, String> {
+    let mut command = env.cpi();
+    command.env.push((TIMINGS_ENV.to_owned(), "1".to_owned()));
+    let cpi = Cpi::new(command, Duration::from_secs(120))?;
     let mut ctx = Ctx::new(env, registry, cpi).map_err(|e| format!("starting: {e}"))?;
-    let mut times: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    let mut times: BTreeMap<&'static str, Vec<Cost>> = BTreeMap::new();
     for n in 0..runs.max(1) {
         let result = one_run(&mut ctx, &mut times);
         ctx.cleanup();
         result.map_err(|e| format!("run {}: {e}", n + 1))?;
     }
-    Ok(times
-        .into_iter()
-        .map(|(k, mut v)| {
-            v.sort();
-            (k, v[v.len() / 2])
-        })
-        .collect())
+    Ok(times)
 }
 
-fn one_run(ctx: &mut Ctx, times: &mut BTreeMap<&'static str, Vec<Duration>>) -> Result<(), String> {
+/// The exec of `/bin/true` through the same spawn code as every CPI call:
+/// the floor of any process.
+pub fn floor(runs: usize) -> Duration {
+    let cmd = crate::environment::CpiCommand {
+        binary: "/bin/true".into(),
+        args: vec![],
+        env: vec![],
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut times: Vec<Duration> = (0..runs.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let _ = rt.block_on(crate::cpi::run_process(
+                &cmd,
+                b"{}",
+                Duration::from_secs(10),
+            ));
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The median of `f` over `costs`.
+pub fn median(costs: &[Cost], f: impl Fn(&Cost) -> f64) -> f64 {
+    let mut v: Vec<f64> = costs.iter().map(f).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn one_run(ctx: &mut Ctx, times: &mut BTreeMap<&'static str, Vec<Cost>>) -> Result<(), String> {
     let cpi: Cpi = ctx.cpi.clone();
+    let env = ctx.env;
     let (image, props) = ctx.stemcell_args_for_bench()?;
     let mut call = |method: &'static str, args: Vec<Value>| -> Result<Value, String> {
+        env.reset_served();
+        let spawned = unix_ns();
         let reply = cpi
             .call(method, args)
             .map_err(|e| format!("{method}: {e}"))?;
-        if let Some(e) = reply.error {
+        if let Some(e) = &reply.error {
             return Err(format!("{method}: {}: {}", e.kind, e.message));
         }
-        times.entry(method).or_default().push(reply.elapsed);
+        let fake = env.served().map(|s| {
+            s.requests
+                .iter()
+                .map(|(_, d)| d.as_secs_f64() * 1e3)
+                .sum::<f64>()
+        });
+        times
+            .entry(method)
+            .or_default()
+            .push(Cost::from_reply(&reply, spawned, fake));
         Ok(reply.result)
     };
     call("info", vec![])?;

@@ -218,7 +218,7 @@ fn rand_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
-async fn run_process(
+pub(crate) async fn run_process(
     command: &CpiCommand,
     stdin: &[u8],
     bound: Duration,

@@ -187,20 +187,107 @@ fn demo(
 }
 
 fn bench(cloud: &str, cpi: &Path, runs: usize) -> Result<bool, String> {
+    use harness::bench::median;
     let c = clouds::find(cloud)?;
     let (registry, env) = start(c, cpi)?;
-    let medians = harness::bench::run(env.as_ref(), &registry, runs)?;
-    println!("{}: median wall time per call over {runs} runs", env.name());
-    println!("{:<18} {:>10}   incumbent (ms)", "call", "median ms");
+    let costs = harness::bench::run(env.as_ref(), &registry, runs)?;
+    let floor = harness::bench::floor(runs.max(15)).as_secs_f64() * 1e3;
+    println!(
+        "{}: median ms per call over {runs} runs (BOSH_CPI_TIMINGS breakdown); exec of /bin/true from the same harness: {floor:.2} ms",
+        env.name()
+    );
+    println!(
+        "{:<16} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>7} {:>7} {:>7} {:>7} {:>7}   incumbent (ms)",
+        "call", "wall", "start", "config", "set-up", "cloud", "requests", "fake", "waits", "work", "exit", "rest"
+    );
     for call in harness::bench::CALLS {
-        let ms = medians
-            .get(call)
-            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
-            .unwrap_or_else(|| "-".into());
-        let incumbent = harness::bench::incumbent(cloud, call).unwrap_or("-");
-        println!("{call:<18} {ms:>10}   {incumbent}");
+        let Some(v) = costs.get(call) else {
+            println!("{call:<16} {:>7}", "-");
+            continue;
+        };
+        let n = median(v, |c| c.requests.len() as f64);
+        let fake = if v.iter().all(|c| c.fake.is_some()) {
+            format!("{:.2}", median(v, |c| c.fake.unwrap_or(0.0)))
+        } else {
+            "-".into()
+        };
+        println!(
+            "{call:<16} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>12} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2}   {}",
+            median(v, |c| c.wall),
+            median(v, |c| c.start_to_main),
+            median(v, |c| c.phase("config")),
+            median(v, |c| c.setup()),
+            median(v, |c| c.requests_ms()),
+            format!("{n:.0} req"),
+            fake,
+            median(v, |c| c.phase("sleep")),
+            median(v, |c| c.work()),
+            median(v, |c| c.exit()),
+            median(v, |c| c.rest()),
+            harness::bench::incumbent(cloud, call).unwrap_or("-"),
+        );
     }
+    println!("set-up and rest in detail (medians, ms):");
+    println!(
+        "  {:<16} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>6}",
+        "call", "read", "new", "runtime", "pre-req", "teardown", "respond", "exit"
+    );
+    for call in harness::bench::CALLS {
+        let Some(v) = costs.get(call) else { continue };
+        println!(
+            "  {call:<16} {:>7.2} {:>7.2} {:>9.2} {:>9.2} {:>8.2} {:>8.2} {:>6.2}",
+            median(v, |c| c.phase("read_request")),
+            median(v, |c| c.phase("new")),
+            median(v, |c| c.phase("runtime")),
+            median(v, |c| c.before_first_request),
+            median(v, |c| c.phase("teardown")),
+            median(v, |c| c.phase("respond")),
+            median(v, |c| c.exit()),
+        );
+    }
+    // The requests of each call, from the median run of the call.
+    println!("requests per call (count x median ms, from all runs):");
+    for call in harness::bench::CALLS {
+        let Some(v) = costs.get(call) else { continue };
+        let mut by: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for c in v {
+            for (what, ms) in &c.requests {
+                by.entry(route(what)).or_default().push(*ms);
+            }
+        }
+        if by.is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = by
+            .into_iter()
+            .map(|(what, mut ms)| {
+                ms.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+                format!(
+                    "{}x {what} {:.2}",
+                    (ms.len() as f64 / v.len() as f64).round(),
+                    ms[ms.len() / 2]
+                )
+            })
+            .collect();
+        println!("  {call:<16} {}", parts.join("; "));
+    }
+    println!("columns: start = spawn to main (exec, loading); config = read and parse cpi.json; set-up = build the cloud, the runtime, and all before the first request (clients, TLS roots); cloud = time in cloud requests; waits = the waits' pauses (cpi::wait); work = the rest of the dispatched call (decoding, local commands, work between requests); exit = wall - start - the CPI's own total (process exit and reaping); rest = what none of these covers (reading the request, teardown, writing the response, logging)");
     Ok(true)
+}
+
+/// A request label with its ids folded: `GET /servers/{id}`.
+fn route(what: &str) -> String {
+    what.split('/')
+        .map(|seg| {
+            let digits = seg.chars().filter(|c| c.is_ascii_digit()).count();
+            if seg.len() >= 8 && digits >= 2 || (!seg.is_empty() && digits == seg.len()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn load(cloud: &str, cpi: &Path, options: &harness::load::Options) -> Result<bool, String> {

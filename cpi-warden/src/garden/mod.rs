@@ -81,7 +81,7 @@ impl Garden {
             }
             Ok(body)
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, fut)
+        tokio::time::timeout(REQUEST_TIMEOUT, cpi::timing::request(what, fut))
             .await
             .unwrap_or_else(|_| {
                 Err(http::transport(

@@ -138,8 +138,10 @@ impl RegistryClient {
     }
 
     async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        req.basic_auth(&self.registry.user, Some(self.registry.password.expose()))
-            .send()
+        let send = req
+            .basic_auth(&self.registry.user, Some(self.registry.password.expose()))
+            .send();
+        cpi::timing::request(&format!("registry {what}"), send)
             .await
             .map_err(|e| Error::cloud(format!("registry {what}: {}", without_url(&e))).retry(true))
     }

@@ -663,6 +663,29 @@ pub fn config_target(
     regressions: &Path,
     default_iterations: u64,
 ) -> Report {
+    config_target_with(
+        target,
+        binary,
+        args,
+        config,
+        regressions,
+        default_iterations,
+        false,
+    )
+}
+
+/// [`config_target`], accepting an error that names the mutated key's
+/// parent object instead of the key (`parent_ok`): for a config whose
+/// blocks use `#[serde(flatten)]`, where serde loses the inner key path.
+pub fn config_target_with(
+    target: &str,
+    binary: &Path,
+    args: &[String],
+    config: &Value,
+    regressions: &Path,
+    default_iterations: u64,
+    parent_ok: bool,
+) -> Report {
     let dir = std::env::temp_dir().join(format!("bosh-fuzz-{target}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("cpi.json");
@@ -699,7 +722,7 @@ pub fn config_target(
                 .collect();
             let out = run_process(binary, &args, request)?;
             let m = mutations.borrow_mut().remove(input);
-            judge_config(input, &out, m.as_ref())
+            judge_config(input, &out, m.as_ref(), parent_ok)
         },
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -726,7 +749,12 @@ fn run_process(binary: &Path, args: &[String], stdin: &[u8]) -> Result<Vec<u8>, 
     Ok(out.stdout)
 }
 
-fn judge_config(input: &[u8], stdout: &[u8], mutation: Option<&Mutation>) -> Verdict {
+fn judge_config(
+    input: &[u8],
+    stdout: &[u8],
+    mutation: Option<&Mutation>,
+    parent_ok: bool,
+) -> Verdict {
     let text = std::str::from_utf8(stdout).map_err(|e| format!("stdout is not UTF-8: {e}"))?;
     if text.lines().count() != 1 {
         return Err(format!("stdout is not one line: {text:?}"));
@@ -771,7 +799,11 @@ fn judge_config(input: &[u8], stdout: &[u8], mutation: Option<&Mutation>) -> Ver
             ));
         }
     } else if let Some(key) = mutation.and_then(|m| m.key()) {
-        if !message.to_lowercase().contains(&key.to_lowercase()) {
+        let names = |k: &str| message.to_lowercase().contains(&k.to_lowercase());
+        let parent = mutation
+            .map(|m| &m.path[..m.path.len().saturating_sub(1)])
+            .and_then(|p| p.iter().rev().find(|k| k.parse::<usize>().is_err()));
+        if !names(key) && !(parent_ok && parent.is_some_and(|p| names(p))) {
             return Err(format!(
                 "the error does not name '{key}' ({}): {message}",
                 mutation.map(|m| m.to_string()).unwrap_or_default()

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod log;
 pub mod secret;
 pub mod serve;
+pub mod timing;
 pub mod wait;
 pub mod wire;
 

@@ -56,18 +56,36 @@ impl LogSink {
     /// Our own crates log at INFO; HTTP and TLS stacks (hyper, reqwest,
     /// rustls, the AWS SDK) only at WARN, so `log` holds what an operator
     /// reads rather than connection-pool chatter.
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+    pub fn subscriber(&self) -> Box<dyn tracing::Subscriber + Send + Sync + 'static> {
         use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
         let filter = tracing_subscriber::filter::Targets::new()
             .with_default(tracing::Level::INFO)
             .with_targets(NOISY.iter().map(|t| (*t, tracing::Level::WARN)));
-        tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .with_target(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish()
-            .with(filter)
+        if crate::timing::enabled() {
+            // Only for `make bench`: the SDK's operation spans are seen by
+            // the timing layer, and printed by nobody.
+            let fmt = tracing_subscriber::fmt::layer()
+                .with_writer(self.clone())
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(filter);
+            let ops = crate::timing::SdkOperations.with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("aws_sdk_ec2", tracing::Level::DEBUG)
+                    .with_target("aws_sdk_ebs", tracing::Level::DEBUG),
+            );
+            return Box::new(tracing_subscriber::registry().with(fmt).with(ops));
+        }
+        Box::new(
+            tracing_subscriber::fmt()
+                .with_writer(self.clone())
+                .with_ansi(false)
+                .with_target(false)
+                .with_max_level(tracing::Level::DEBUG)
+                .finish()
+                .with(filter),
+        )
     }
 }
 

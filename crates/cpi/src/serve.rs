@@ -5,7 +5,7 @@ use crate::cloud::Cloud;
 use crate::context::CallContext;
 use crate::log::LogSink;
 use crate::wire::{Request, Response};
-use crate::{config, dispatch, secret, Error, Result};
+use crate::{config, dispatch, secret, timing, Error, Result};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::panic::AssertUnwindSafe;
@@ -96,6 +96,7 @@ fn usage(name: &str) -> String {
 
 /// The whole program of a CPI binary: `fn main() { cpi::serve::<MyCloud>() }`.
 pub fn serve<C: Cloud>() -> ! {
+    crate::timing::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = run::<C>(
         &args,
@@ -103,6 +104,7 @@ pub fn serve<C: Cloud>() -> ! {
         &mut std::io::stdout().lock(),
         LogSink::new(),
     );
+    crate::timing::finish();
     std::process::exit(code)
 }
 
@@ -166,8 +168,10 @@ pub fn run<C: Cloud>(
         format!(r#"{{"result":null,"error":{{"type":"Bosh::Clouds::CpiError","message":"encoding the response: {e}","ok_to_retry":false}},"log":""}}"#)
     });
     text.push('\n');
-    let _ = output.write_all(text.as_bytes());
-    let _ = output.flush();
+    crate::timing::phase("respond", || {
+        let _ = output.write_all(text.as_bytes());
+        let _ = output.flush();
+    });
     0
 }
 
@@ -212,8 +216,9 @@ fn handle<C: Cloud>(
     config_path: Option<PathBuf>,
     ca_cert: Option<PathBuf>,
 ) -> Result<Value> {
-    let request = read_request(input)?;
+    let request = timing::phase("read_request", || read_request(input))?;
     let method = request.method.as_str();
+    timing::set_method(method);
     let request_id = request
         .context
         .get("request_id")
@@ -231,16 +236,17 @@ fn handle<C: Cloud>(
             C::NAME
         ))
     })?;
-    let mut raw_config = config::read_file(&config_path)?;
-    secret::register_from_json(&raw_config);
-
     let mut ctx =
         CallContext::from_request(method, &request.context, request.api_version, u32::MAX);
-    let overrides = ctx.config_overrides();
-    if !overrides.is_empty() {
-        C::merge_context(&mut raw_config, &overrides);
-    }
-    let parsed = config::parse::<C::Config>(raw_config)?;
+    let parsed = timing::phase("config", || {
+        let mut raw_config = config::read_file(&config_path)?;
+        secret::register_from_json(&raw_config);
+        let overrides = ctx.config_overrides();
+        if !overrides.is_empty() {
+            C::merge_context(&mut raw_config, &overrides);
+        }
+        config::parse::<C::Config>(raw_config)
+    })?;
     for key in &parsed.unknown_keys {
         tracing::warn!("config key '{key}' is not used by {}", C::NAME);
     }
@@ -254,21 +260,31 @@ fn handle<C: Cloud>(
         .clamp(1, info.api_version.max(1));
     ctx.ca_cert_path = ca_cert;
     let api_version = ctx.api_version;
-    let cloud = C::new(parsed.config, ctx)?;
+    let cloud = timing::phase("new", || C::new(parsed.config, ctx))?;
     if method == "ping" {
         return Ok(json!("pong"));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::cpi(format!("starting the async runtime: {e}")))?;
+    let runtime = timing::phase("runtime", || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::cpi(format!("starting the async runtime: {e}")))
+    })?;
     let started = std::time::Instant::now();
-    let result = runtime.block_on(dispatch::dispatch(
-        &cloud,
-        method,
-        request.arguments,
-        api_version,
-    ));
+    let result = timing::phase("dispatch", || {
+        runtime.block_on(dispatch::dispatch(
+            &cloud,
+            method,
+            request.arguments,
+            api_version,
+        ))
+    });
+    // Dropping the cloud and the runtime (idle connections, blocking
+    // threads) is part of the call too.
+    timing::phase("teardown", || {
+        drop(cloud);
+        drop(runtime);
+    });
     tracing::info!(
         "{method} took {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3

@@ -95,7 +95,7 @@ where
             )));
         }
         tracing::debug!("waiting for {what}: check {attempt}, next in {pause:?}");
-        tokio::time::sleep(pause).await;
+        crate::timing::sleep(pause).await;
     }
 }
 
@@ -148,7 +148,7 @@ where
             "{what}: attempt {n} failed ({}), retrying in {pause:?}",
             err.message()
         );
-        tokio::time::sleep(pause).await;
+        crate::timing::sleep(pause).await;
     }
 }
 
