@@ -11,7 +11,7 @@ export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 export SOFTLAYER_FIXTURES_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CARGO_TERM_COLOR := never
 
-.PHONY: all build venv tools test demo bench load fmt clean
+.PHONY: all build venv tools test demo bench load fuzz fmt clean
 
 all: build
 
@@ -57,6 +57,23 @@ load: build venv tools
 	done; \
 	echo "make load: $$(( $$(date +%s) - start )) s in all; not passed:$${failed:- none}"; \
 	test -z "$$failed"
+
+# The fuzz targets of `make test` (crates/*/tests/fuzz_*.rs, cpi-*/tests/
+# fuzz_config.rs), each run for FUZZ_SECONDS instead of its few hundred
+# executions, from a fresh seed (FUZZ_SEED to replay one). Each target
+# prints its executions and corpus size; a failing input is saved under
+# $$TMPDIR/bosh-fuzz-failures/ to be checked in under tests/regressions/.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED    ?= $(shell date +%s)
+FUZZ_PACKAGES := -p bosh-cpi -p bosh-stemcell -p bosh-agent-settings \
+                 -p cpi-warden -p cpi-openstack -p cpi-softlayer -p cpi-aws
+fuzz: SHELL := /bin/bash
+fuzz: build
+	@echo "make fuzz: $(FUZZ_SECONDS) s per target, seed $(FUZZ_SEED)"
+	BOSH_FUZZ_SECONDS=$(FUZZ_SECONDS) BOSH_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(CARGO) test $(FUZZ_PACKAGES) --test 'fuzz_*' -- fuzz_ --nocapture --test-threads=1 2>&1 \
+	  | grep -E '^(fuzz |test result: FAILED|thread .* panicked)|failed:|saved to' ; \
+	  test $${PIPESTATUS[0]} -eq 0
 
 fmt:
 	$(CARGO) fmt --all

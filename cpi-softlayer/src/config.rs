@@ -144,7 +144,7 @@ impl Default for Timeouts {
 }
 
 fn secs(key: &str, v: f64) -> Result<Duration> {
-    if v.is_finite() && v > 0.0 {
+    if v.is_finite() && v > 0.0 && Duration::try_from_secs_f64(v).is_ok() {
         Ok(Duration::from_secs_f64(v))
     } else {
         Err(Error::cpi(format!("cloud.properties.softlayer.timeouts.{key}: must be a positive number of seconds, got {v}")))

@@ -800,9 +800,15 @@ fn judge_config(
         }
     } else if let Some(key) = mutation.and_then(|m| m.key()) {
         let names = |k: &str| message.to_lowercase().contains(&k.to_lowercase());
-        let parent = mutation
-            .map(|m| &m.path[..m.path.len().saturating_sub(1)])
-            .and_then(|p| p.iter().rev().find(|k| k.parse::<usize>().is_err()));
+        // The object holding the key (array indexes skipped).
+        let parent = mutation.and_then(|m| {
+            let keys: Vec<&String> = m
+                .path
+                .iter()
+                .filter(|k| k.parse::<usize>().is_err())
+                .collect();
+            keys.len().checked_sub(2).map(|i| keys[i])
+        });
         if !names(key) && !(parent_ok && parent.is_some_and(|p| names(p))) {
             return Err(format!(
                 "the error does not name '{key}' ({}): {message}",

@@ -134,7 +134,13 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
+        // In memory where the machine offers it: thousands of small files.
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
         let root = dir.path().to_path_buf();
         std::fs::create_dir(root.join("outside")).unwrap();
         std::fs::write(root.join("outside/canary"), b"canary").unwrap();
@@ -414,7 +420,7 @@ fn fuzz_tarball_archives() {
 fn fuzz_tarball_truncated_at_every_offset() {
     let sb = Sandbox::new();
     let mut g = Gen::new(5);
-    let root_img = g.bytes(1500);
+    let root_img = g.bytes(300);
     let inner = image_of(&root_img);
     for gz in [false, true] {
         for (name, tar) in [
@@ -449,8 +455,10 @@ fn fuzz_tarball_truncated_at_every_offset() {
                         assert_eq!(m.name, "fuzz", "gz={gz} cut at {cut}");
                     }
                     let dest = sb.root.join("dest");
-                    let _ = std::fs::remove_dir_all(&dest);
-                    std::fs::create_dir(&dest).unwrap();
+                    if std::fs::read_dir(&dest).map_or(true, |mut d| d.next().is_some()) {
+                        let _ = std::fs::remove_dir_all(&dest);
+                        std::fs::create_dir(&dest).unwrap();
+                    }
                     if let Ok(u) = stemcell::unpack(&path, &dest) {
                         assert_eq!(
                             std::fs::read(&u.image).unwrap(),
