@@ -64,7 +64,9 @@ load: build venv tools
 # prints its executions and corpus size; a failing input is saved under
 # $$TMPDIR/bosh-fuzz-failures/ to be checked in under tests/regressions/.
 FUZZ_SECONDS ?= 60
-FUZZ_SEED    ?= $(shell date +%s)
+ifndef FUZZ_SEED
+FUZZ_SEED := $(shell date +%s)
+endif
 FUZZ_PACKAGES := -p bosh-cpi -p bosh-stemcell -p bosh-agent-settings \
                  -p cpi-warden -p cpi-openstack -p cpi-softlayer -p cpi-aws
 fuzz: SHELL := /bin/bash
