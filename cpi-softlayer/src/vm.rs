@@ -113,7 +113,8 @@ impl SoftLayer {
                 Some(v),
                 "removeAccessFromVirtualGuest",
                 vec![json!({"id": id})],
-            );
+            )
+            .idempotent();
             match self.run(call).await {
                 Ok(()) => tracing::info!("delete_vm {id}: volume {v} detached"),
                 Err(e) => tracing::warn!("delete_vm {id}: detaching volume {v}: {e} (continuing)"),

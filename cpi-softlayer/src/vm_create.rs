@@ -4,6 +4,7 @@
 
 use crate::client::Call;
 use crate::cloud::{numeric_id, or_not_found, SoftLayer, GUEST, TEMPLATE};
+use crate::error::SlError;
 use crate::network::{self, Placement};
 use crate::types::{lenient_u64, Guest, Template};
 use agent::{Delivery, Disks, RegistryClient, Settings};
@@ -81,10 +82,20 @@ impl SoftLayer {
         };
         let image = self.template_gid(&args.stemcell_cid).await?;
         let placement = network::placement(self, &args.networks, &props.datacenter).await?;
-        let template = guest_template(&props, &image, &placement);
+        // The hostname is this call's token: a createObject whose answer is
+        // lost is looked up by it before it is sent again.
+        let hostname = format!(
+            "{}-{}",
+            props.hostname_prefix.trim(),
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        let template = guest_template(&props, &hostname, &image, &placement);
 
         let created: Guest = self
-            .send(Call::post(GUEST, None, "createObject", vec![template]).mask("id"))
+            .create_marked(
+                Call::post(GUEST, None, "createObject", vec![template]).mask("id"),
+                || self.guest_by_hostname(&hostname),
+            )
             .await
             .map_err(|e| {
                 Error::from(e).context(format!(
@@ -266,24 +277,36 @@ impl SoftLayer {
         .await
     }
 
-    /// Deletes a guest, waiting out blocking transactions within the bound.
-    /// A guest already gone is success.
+    /// The guest with this hostname, if the account has one.
+    async fn guest_by_hostname(&self, hostname: &str) -> Result<Option<Guest>, SlError> {
+        let found: Vec<Guest> = self
+            .send(
+                Call::get("SoftLayer_Account", None, "getVirtualGuests")
+                    .mask("id,hostname")
+                    .filter(json!({"virtualGuests": {"hostname": {"operation": hostname}}})),
+            )
+            .await?;
+        Ok(found.into_iter().find(|g| g.id.is_some()))
+    }
+
+    /// Deletes a guest; one in a transaction that blocks deletion (a guest
+    /// still provisioning) is cancelled through its billing item instead.
+    /// Failures are tried again within `vm_delete`: a guest this CPI made
+    /// must not be left because one request failed. Gone is success.
     pub async fn cancel_guest(&self, id: u64) -> Result<()> {
         let waits = self.config.waits;
         let result = wait::retry(
             format!("deleting guest {id}"),
-            waits.poll(waits.vm_delete),
-            |e: &Error| {
-                if e.message().contains("BlockingOperation") {
-                    Verdict::Retry
-                } else {
-                    Verdict::Fail
-                }
-            },
+            waits.poll(waits.vm_delete).attempts(8),
+            |_: &Error| Verdict::Retry,
             || async {
                 match self.run(Call::delete(GUEST, id)).await {
                     Ok(()) => Ok(()),
                     Err(e) if e.is_not_found() => Ok(()),
+                    Err(e) if e.code().is_some_and(|c| c.contains("BlockingOperation")) => {
+                        tracing::info!("guest {id}: {} : cancelling its billing item", e.message());
+                        self.cancel_guest_billing(id).await
+                    }
                     Err(e) => Err(Error::from(e)),
                 }
             },
@@ -291,14 +314,44 @@ impl SoftLayer {
         .await;
         result.map_err(|e| e.with_kind(ErrorKind::Cloud))
     }
+
+    async fn cancel_guest_billing(&self, id: u64) -> Result<()> {
+        let g: GuestBilling = match self
+            .send(Call::get(GUEST, Some(id), "getObject").mask("id,billingItem[id]"))
+            .await
+        {
+            Ok(g) => g,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(item) = g.billing_item.and_then(|b| b.id) else {
+            return Err(Error::cloud(format!(
+                "guest {id} is busy and shows no billing item to cancel"
+            )));
+        };
+        match self
+            .run(Call::get(
+                "SoftLayer_Billing_Item",
+                Some(item),
+                "cancelService",
+            ))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
-fn guest_template(props: &VmProps, image: &str, placement: &Placement) -> Value {
-    let hostname = format!(
-        "{}-{}",
-        props.hostname_prefix.trim(),
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GuestBilling {
+    #[serde(default)]
+    billing_item: Option<crate::types::IdOnly>,
+}
+
+fn guest_template(props: &VmProps, hostname: &str, image: &str, placement: &Placement) -> Value {
     let mut t = json!({
         "hostname": hostname,
         "domain": props.domain,

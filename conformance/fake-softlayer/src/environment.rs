@@ -5,7 +5,9 @@
 use crate::faults::Action;
 use crate::FakeSoftLayer;
 use base64::Engine;
-use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
+use harness::{
+    Chaos, ChaosCounts, CpiCommand, Environment, Fault, Inventory, RegistryEndpoint, Served,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -321,6 +323,25 @@ impl Environment for SoftLayerEnvironment {
 
     fn clear_faults(&self) {
         self.fake.clear_faults();
+    }
+
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        self.fake.set_chaos(chaos);
+        true
+    }
+
+    fn chaos_counts(&self) -> ChaosCounts {
+        self.fake.chaos_counts()
+    }
+
+    fn served(&self) -> Option<Served> {
+        Some(Served {
+            requests: self.fake.served(),
+        })
+    }
+
+    fn reset_served(&self) {
+        self.fake.reset_served();
     }
 
     fn agent_config(&self) -> Option<Value> {

@@ -249,7 +249,7 @@ pub fn volume(state: &State, v: &Volume) -> Value {
         "guestId": Value::Null,
         "hardwareId": Value::Null,
         "hostId": Value::Null,
-        "billingItem": {"id": v.billing_item_id, "orderItem": {"order": {"id": v.order_id}}},
+        "billingItem": {"id": v.billing_item_id, "orderItem": {"order": {"id": v.order_id, "containerIdentifier": v.container_identifier}}},
         "storageType": {"keyName": storage_type(v)},
         "serviceResource": {"name": format!("stor-{}", v.datacenter), "datacenter": {"name": v.datacenter}},
         "allowedVirtualGuests": v.allowed_guests.iter().filter_map(|id| state.guests.get(id)).map(|g| json!({

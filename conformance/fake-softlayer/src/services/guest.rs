@@ -26,6 +26,15 @@ pub fn handle(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
             ))
         }
         "deleteObject" => {
+            // As on SoftLayer: a guest in its provisioning transaction cannot
+            // be deleted (its billing item can be cancelled).
+            let g = &state.guests[&id];
+            let failed = g.outcome == Outcome::Fails && g.polls_left == 0;
+            if g.provisioned.is_none() && !failed {
+                return Err(ApiError::blocking(format!(
+                    "Cannot delete guest {id}: a provisioning transaction is in progress."
+                )));
+            }
             state.remove_guest(id);
             Ok(Reply::plain(json!(true)))
         }
