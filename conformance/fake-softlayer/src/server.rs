@@ -234,10 +234,17 @@ async fn handle(
 fn cut_body(status: StatusCode, body: &Value) -> Response {
     let bytes = body.to_string().into_bytes();
     let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-    let stream = futures_util::stream::iter(vec![
-        Ok::<Bytes, std::io::Error>(half),
-        Err(std::io::Error::other("body cut (injected)")),
-    ]);
+    // A pause after the first half, so that the head and that half are on
+    // the wire before the connection goes.
+    let stream = futures_util::stream::unfold(Some(half), |step| async move {
+        match step {
+            Some(half) => Some((Ok::<Bytes, std::io::Error>(half), None)),
+            None => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((Err(std::io::Error::other("body cut (injected)")), None))
+            }
+        }
+    });
     let mut resp = Response::new(axum::body::Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
