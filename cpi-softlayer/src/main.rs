@@ -3,6 +3,8 @@
 mod client;
 mod cloud;
 mod config;
+#[cfg(test)]
+mod decode_fuzz;
 mod disk;
 mod error;
 mod image_source;
