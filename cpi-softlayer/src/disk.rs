@@ -24,8 +24,9 @@ struct DiskProps {
     snapshot_space: Option<u64>,
     #[serde(default)]
     datacenter: Option<String>,
-    #[serde(flatten)]
-    _rest: Map<String, Value>,
+    /// Read and unused by the Go CPI: refused, `iops` or `tier` choose.
+    #[serde(default, rename = "type")]
+    disk_type: Option<Value>,
 }
 
 impl DiskProps {
@@ -51,7 +52,13 @@ impl DiskProps {
 
 impl Disks for SoftLayer {
     async fn create_disk(&self, args: CreateDisk) -> Result<DiskCid> {
-        let props: DiskProps = cpi::typed("create_disk: cloud_properties", &args.cloud_properties)?;
+        let props: DiskProps =
+            crate::props::read("create_disk: cloud_properties", &args.cloud_properties)?;
+        if let Some(t) = &props.disk_type {
+            return Err(Error::cpi(format!(
+                "create_disk: cloud_properties.type: {t} is not supported: choose the volume with iops (performance) or tier (endurance)"
+            )));
+        }
         let gb = size_gb(args.size_mb).map_err(|e| e.context("create_disk"))?;
         let datacenter = match &args.vm_cid {
             Some(vm) => {

@@ -10,6 +10,7 @@ mod error;
 mod image_source;
 mod network;
 mod pricing;
+mod props;
 mod snapshot;
 mod stemcell;
 mod stemcell_import;

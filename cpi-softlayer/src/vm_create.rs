@@ -12,7 +12,7 @@ use base64::Engine;
 use cpi::wait::{self, Verdict};
 use cpi::{CreateVm, CreatedVm, Error, ErrorKind, Result, VmCid};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// A VM's `cloud_properties`, with the Go CPI's names and defaults.
 #[derive(Debug, Deserialize)]
@@ -47,10 +47,39 @@ struct VmProps {
     ssh_keys: Vec<u64>,
     #[serde(default)]
     tags: Vec<String>,
+    /// create-env (`bosh-deployment`'s softlayer/cpi.yml): the hostname is
+    /// `hostname_prefix` itself, as the Go CPI named it.
     #[serde(default)]
-    deployed_by_boshcli: Option<bool>,
-    #[serde(flatten)]
-    _rest: Map<String, Value>,
+    deployed_by_boshcli: bool,
+    /// The Go CPI set it itself from `hostname_prefix`: refused.
+    #[serde(default)]
+    hostname: Option<Value>,
+}
+
+impl VmProps {
+    /// The Go CPI's rules, each refusal naming its keys.
+    fn check(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::cloud(format!("create_vm: cloud_properties.{m}")));
+        if self.hostname_prefix.trim().is_empty() {
+            return bad("hostname_prefix: must not be empty");
+        }
+        if self.datacenter.trim().is_empty() {
+            return bad("datacenter: must not be empty");
+        }
+        if self.hostname.is_some() {
+            return bad("hostname: not supported: the hostname is made from hostname_prefix");
+        }
+        if self.flavor_key_name.is_some() && (self.cpu.is_some() || self.memory.is_some()) {
+            return bad("flavor_key_name: cannot be set with cpu or memory");
+        }
+        if self.dedicated_account_host_only_flag && self.dedicated_host_id.is_some() {
+            return bad("dedicated_host_id: cannot be set with dedicated_account_host_only_flag (a dedicated host is already the account's alone)");
+        }
+        if self.max_network_speed == Some(0) {
+            return bad("max_network_speed: must be a speed in Mbps (10, 100, 1000, 10000)");
+        }
+        Ok(())
+    }
 }
 
 fn default_domain() -> String {
@@ -59,17 +88,9 @@ fn default_domain() -> String {
 
 impl SoftLayer {
     pub async fn create(&self, args: CreateVm) -> Result<CreatedVm> {
-        let props: VmProps = cpi::typed("create_vm: cloud_properties", &args.cloud_properties)?;
-        if props.hostname_prefix.trim().is_empty() {
-            return Err(Error::cpi(
-                "create_vm: cloud_properties.hostname_prefix: must not be empty",
-            ));
-        }
-        if props.deployed_by_boshcli.is_some() {
-            tracing::info!(
-                "cloud_properties.deployed_by_boshcli: ignored (this CPI never edits /etc/hosts)"
-            );
-        }
+        let props: VmProps =
+            crate::props::read("create_vm: cloud_properties", &args.cloud_properties)?;
+        props.check()?;
         let delivery = Delivery::choose(&self.ctx);
         let registry = match (delivery, &self.config.registry) {
             (Delivery::Registry, Some(r)) => Some(RegistryClient::new(r, "cloud.properties.registry")?),
@@ -84,17 +105,28 @@ impl SoftLayer {
         let placement = network::placement(self, &args.networks, &props.datacenter).await?;
         // The hostname is this call's token: a createObject whose answer is
         // lost is looked up by it before it is sent again.
-        let hostname = format!(
-            "{}-{}",
-            props.hostname_prefix.trim(),
-            &uuid::Uuid::new_v4().simple().to_string()[..10]
-        );
+        // With deployed_by_boshcli the hostname is the prefix alone and not
+        // a token: guests that had it before are left out of the lookup.
+        let (hostname, existing) = if props.deployed_by_boshcli {
+            let name = props.hostname_prefix.trim().to_owned();
+            let before = self.guests_by_hostname(&name).await?;
+            (name, before)
+        } else {
+            let token = &uuid::Uuid::new_v4().simple().to_string()[..10];
+            (
+                format!("{}-{token}", props.hostname_prefix.trim()),
+                Vec::new(),
+            )
+        };
         let template = guest_template(&props, &hostname, &image, &placement);
 
         let created: Guest = self
             .create_marked(
                 Call::post(GUEST, None, "createObject", vec![template]).mask("id"),
-                || self.guest_by_hostname(&hostname),
+                || async {
+                    let found = self.guests_by_hostname(&hostname).await?;
+                    Ok(found.into_iter().find(|id| !existing.contains(id)).map(|id| Guest::with_id(id)))
+                },
             )
             .await
             .map_err(|e| {
@@ -277,16 +309,16 @@ impl SoftLayer {
         .await
     }
 
-    /// The guest with this hostname, if the account has one.
-    async fn guest_by_hostname(&self, hostname: &str) -> Result<Option<Guest>, SlError> {
-        let found: Vec<Guest> = self
+    /// The ids of the account's guests with this hostname.
+    async fn guests_by_hostname(&self, hostname: &str) -> Result<Vec<u64>, SlError> {
+        let found: Vec<crate::types::IdOnly> = self
             .send(
                 Call::get("SoftLayer_Account", None, "getVirtualGuests")
                     .mask("id,hostname")
                     .filter(json!({"virtualGuests": {"hostname": {"operation": hostname}}})),
             )
             .await?;
-        Ok(found.into_iter().find(|g| g.id.is_some()))
+        Ok(found.into_iter().filter_map(|g| g.id).collect())
     }
 
     /// Deletes a guest; one in a transaction that blocks deletion (a guest

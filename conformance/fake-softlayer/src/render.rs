@@ -13,6 +13,7 @@ pub enum Kind {
     Snapshot,
     Template,
     Vlan,
+    Subnet,
     /// Anything else: masks keep what they name, no relational split.
     Plain,
 }
@@ -46,6 +47,7 @@ impl Kind {
             Kind::Snapshot => &["parentVolume"],
             Kind::Template => &["children", "blockDevices", "status", "transaction"],
             Kind::Vlan => &["primaryRouter", "subnets"],
+            Kind::Subnet => &["networkVlan"],
             Kind::Plain => &[],
         }
     }
@@ -161,6 +163,16 @@ fn subnet(state: &State, vlan: u64) -> Value {
         }),
         None => Value::Null,
     }
+}
+
+/// A VLAN's primary subnet as `SoftLayer_Network_Subnet::getObject`
+/// answers it, with its VLAN.
+pub fn subnet_object(state: &State, v: &Vlan) -> Value {
+    let mut s = subnet(state, v.id);
+    s["addressSpace"] = json!(v.space);
+    s["networkVlanId"] = json!(v.id);
+    s["networkVlan"] = json!({"id": v.id, "networkSpace": v.space});
+    s
 }
 
 pub fn vlan(state: &State, v: &Vlan) -> Value {

@@ -104,6 +104,22 @@ pub fn vlan(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::of(Kind::Vlan, render::vlan(state, v)))
 }
 
+pub fn subnet(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    if call.method != "getObject" {
+        return Err(ApiError::no_method(
+            "SoftLayer_Network_Subnet",
+            &call.method,
+        ));
+    }
+    let id = call.need_id()?;
+    let v = state
+        .vlans
+        .values()
+        .find(|v| v.subnet_id == id)
+        .ok_or_else(|| ApiError::not_found("SoftLayer_Network_Subnet", id))?;
+    Ok(Reply::of(Kind::Subnet, render::subnet_object(state, v)))
+}
+
 pub fn template(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
     match call.method.as_str() {
         "getByIdentifier" => {

@@ -1,0 +1,128 @@
+//! The Go CPI's cloud_properties rules, through the real binary and read
+//! back from the fake: VLANs chosen by subnet, one private and at most one
+//! public VLAN, a private VLAN required, the keys it refused or set itself
+//! refused by name, and create-env's hostname (deployed_by_boshcli).
+
+mod common;
+
+use common::setup;
+use harness::Environment;
+use serde_json::{json, Value};
+
+fn create(s: &common::Setup, props: Value, network: Value) -> harness::cpi::Reply {
+    let stemcell = s.stemcell();
+    s.call(
+        "create_vm",
+        json!(["agent-p", stemcell, props, {"default": network}, [], {}]),
+    )
+}
+
+fn dynamic(cloud_properties: Value) -> Value {
+    json!({"type": "dynamic", "cloud_properties": cloud_properties})
+}
+
+#[test]
+fn subnet_ids_choose_their_vlans() {
+    let s = setup();
+    // 6001 and 6002 are the primary subnets of VLANs 1001 and 1002.
+    let r = create(
+        &s,
+        s.env.vm_cloud_properties(),
+        dynamic(json!({"subnet_ids": [6001, 6002], "source_policy_routing": true})),
+    );
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let g = s
+        .env
+        .fake
+        .with_state(|st| st.guests.values().next().cloned().unwrap());
+    assert_eq!((g.private_vlan, g.public_vlan), (1001, Some(1002)));
+    let settings = s.env.agent_settings(r.result[0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        settings["networks"]["default"]["cloud_properties"]["source_policy_routing"],
+        json!(true),
+        "handed to the agent"
+    );
+    let r = create(
+        &s,
+        s.env.vm_cloud_properties(),
+        dynamic(json!({"subnet_ids": [999]})),
+    );
+    let e = r.error.unwrap();
+    assert!(
+        e.message.contains("subnet_ids") && e.message.contains("999"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn vlan_rules_are_the_go_cpis_and_refusals_name_the_key() {
+    let s = setup();
+    let props = s.env.vm_cloud_properties();
+    let cases = [
+        (
+            props.clone(),
+            dynamic(json!({"vlan_ids": [1002]})),
+            "private VLAN",
+        ),
+        (
+            props.clone(),
+            dynamic(json!({"vlan_ids": [1001, 1003]})),
+            "vlan_ids",
+        ),
+        (
+            props.clone(),
+            dynamic(json!({"vlan_ids": ["x"]})),
+            "vlan_ids",
+        ),
+        (
+            json!({"hostname_prefix": "a", "datacenter": "lon02", "flavor_key_name": "B1_2X8X25", "cpu": 2}),
+            dynamic(json!({"vlan_ids": [1001]})),
+            "flavor_key_name",
+        ),
+        (
+            json!({"hostname_prefix": "a", "datacenter": "lon02", "hostname": "fixed"}),
+            dynamic(json!({"vlan_ids": [1001]})),
+            "hostname",
+        ),
+        (
+            json!({"hostname_prefix": "a", "datacenter": "lon02", "max_network_speed": 0}),
+            dynamic(json!({"vlan_ids": [1001]})),
+            "max_network_speed",
+        ),
+    ];
+    for (props, network, key) in cases {
+        let r = create(&s, props.clone(), network.clone());
+        let e = r
+            .error
+            .unwrap_or_else(|| panic!("{props} {network} was accepted"));
+        assert!(e.message.contains(key), "{key}: {e:?}");
+        assert!(
+            e.kind == "Bosh::Clouds::CloudError" || e.kind == "Bosh::Clouds::CpiError",
+            "{e:?}"
+        );
+    }
+    assert_eq!(s.guests(), 0, "nothing ordered");
+    assert_eq!(s.env.fake.count("SoftLayer_Virtual_Guest::createObject"), 0);
+    let vm = s.vm();
+    let e = s.err(
+        "create_disk",
+        json!([10240, {"type": "performance", "iops": 1000}, vm]),
+    );
+    assert!(e.message.contains("cloud_properties.type"), "{e:?}");
+    assert!(s.env.inventory().disks.is_empty());
+}
+
+#[test]
+fn create_env_names_the_guest_after_its_prefix_alone() {
+    let s = setup();
+    let mut props = s.env.vm_cloud_properties();
+    props["deployed_by_boshcli"] = json!(true);
+    props["hostname_prefix"] = json!("bosh-director");
+    let r = create(&s, props, s.env.dynamic_network());
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let g = s
+        .env
+        .fake
+        .with_state(|st| st.guests.values().next().cloned().unwrap());
+    assert_eq!(g.hostname, "bosh-director");
+}
