@@ -47,9 +47,8 @@ pub struct SoftLayerConfig {
     pub api_key: Secret,
     #[serde(default, alias = "ApiEndpoint")]
     pub api_endpoint: Option<String>,
-    /// The Go CPI reloaded the OS of an existing guest for dynamic networks
-    /// with an IP; this CPI always creates a new guest, so the flag is read
-    /// and otherwise ignored.
+    /// Without it (the Go CPI's default), a dynamic network with an `ip`
+    /// reloads the OS of the guest that has it (`os_reload.rs`).
     #[serde(default, alias = "DisableOsReload")]
     pub disable_os_reload: Option<bool>,
     #[serde(default, alias = "SshPublicKey")]
@@ -202,6 +201,9 @@ pub struct Checked {
     pub agent: AgentOptions,
     /// Object storage, when configured (heavy stemcells need it).
     pub swift: Option<SwiftConfig>,
+    /// The Go CPI's switch (default false): OS reload of the guest a
+    /// dynamic network's `ip` names.
+    pub disable_os_reload: bool,
 }
 
 /// Object storage settings, checked.
@@ -329,6 +331,7 @@ impl Config {
             registry,
             agent: props.agent.options,
             swift,
+            disable_os_reload: sl.disable_os_reload.unwrap_or(false),
         })
     }
 }

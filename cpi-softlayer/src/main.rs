@@ -9,6 +9,7 @@ mod disk;
 mod error;
 mod image_source;
 mod network;
+mod os_reload;
 mod pricing;
 mod props;
 mod snapshot;

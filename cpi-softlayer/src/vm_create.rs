@@ -102,6 +102,31 @@ impl SoftLayer {
             (Delivery::UserData, _) => None,
         };
         let image = self.template_gid(&args.stemcell_cid).await?;
+        let reload_ip = args
+            .networks
+            .iter()
+            .find(|(_, n)| n.kind == cpi::NetworkType::Dynamic && n.ip.is_some());
+        if let (false, Some((network, net))) = (self.config.disable_os_reload, reload_ip) {
+            let reload = crate::os_reload::Reload {
+                network,
+                ip: net.ip.as_deref().unwrap_or_default(),
+                stemcell: numeric_id(args.stemcell_cid.as_str()).unwrap_or_default(),
+                hostname: hostname_for(&props),
+                domain: &props.domain,
+                datacenter: &props.datacenter,
+                cpu: props.cpu,
+                memory: props.memory,
+                ssh_keys: props
+                    .ssh_key
+                    .into_iter()
+                    .chain(props.ssh_keys.iter().copied())
+                    .collect(),
+                tags: &props.tags,
+            };
+            return self
+                .os_reload(&args, reload, delivery, registry.as_ref())
+                .await;
+        }
         let placement = network::placement(self, &args.networks, &props.datacenter).await?;
         // The hostname is this call's token: a createObject whose answer is
         // lost is looked up by it before it is sent again.
@@ -203,6 +228,38 @@ impl SoftLayer {
         placement: &Placement,
     ) -> Result<CreatedVm> {
         let cid = VmCid::new(id.to_string());
+        self.hand_settings(id, args, delivery, registry).await?;
+        let guest = self.wait_provisioned(id, None).await?;
+        if let (Some(want), Some(got)) = (&placement.private_ip, &guest.primary_backend_ip_address)
+        {
+            if want != got {
+                return Err(Error::cloud(format!(
+                    "SoftLayer gave the guest {got}, not the manual network's IP {want}"
+                )));
+            }
+        }
+        if !props.tags.is_empty() {
+            let tags = props.tags.join(",");
+            self.run(Call::post(GUEST, Some(id), "setTags", vec![json!(tags)]).idempotent())
+                .await?;
+        }
+        Ok(CreatedVm {
+            cid,
+            networks: network::answered(&args.networks, &guest),
+        })
+    }
+
+    /// The agent settings for guest `id`: in the registry (stemcell API
+    /// v1) and in its user metadata (the whole settings, or where the
+    /// registry is).
+    pub(crate) async fn hand_settings(
+        &self,
+        id: u64,
+        args: &CreateVm,
+        delivery: Delivery,
+        registry: Option<&RegistryClient>,
+    ) -> Result<()> {
+        let cid = VmCid::new(id.to_string());
         let disks = Disks {
             system: "/dev/xvda".into(),
             ephemeral: Some(json!("/dev/xvdc")),
@@ -240,31 +297,13 @@ impl SoftLayer {
                 .map_err(Error::from)
             },
         )
-        .await?;
-
-        let guest = self.wait_provisioned(id).await?;
-        if let (Some(want), Some(got)) = (&placement.private_ip, &guest.primary_backend_ip_address)
-        {
-            if want != got {
-                return Err(Error::cloud(format!(
-                    "SoftLayer gave the guest {got}, not the manual network's IP {want}"
-                )));
-            }
-        }
-        if !props.tags.is_empty() {
-            let tags = props.tags.join(",");
-            self.run(Call::post(GUEST, Some(id), "setTags", vec![json!(tags)]).idempotent())
-                .await?;
-        }
-        Ok(CreatedVm {
-            cid,
-            networks: network::answered(&args.networks, &guest),
-        })
+        .await
     }
 
     /// Polls until the guest is provisioned, powered on and has no active
-    /// transaction; a failed provisioning transaction ends the wait.
-    async fn wait_provisioned(&self, id: u64) -> Result<Guest> {
+    /// transaction (and, after an OS reload, has a provision date other
+    /// than `before`); a failed provisioning transaction ends the wait.
+    pub(crate) async fn wait_provisioned(&self, id: u64, before: Option<&str>) -> Result<Guest> {
         let waits = self.config.waits;
         let mask = "id,provisionDate,powerState[keyName],activeTransaction[id,transactionStatus[name,friendlyName]],\
                     primaryBackendIpAddress,primaryBackendNetworkComponent[primaryIpAddress,macAddress,primarySubnet[netmask,gateway]]";
@@ -297,7 +336,8 @@ impl SoftLayer {
                 }
                 let running =
                     g.power_state.as_ref().and_then(|p| p.key_name.as_deref()) == Some("RUNNING");
-                if g.provision_date.is_some() && running {
+                let new_date = before.is_none() || g.provision_date.as_deref() != before;
+                if g.provision_date.is_some() && running && new_date {
                     tracing::info!("guest {id}: provisioned");
                     Ok(Some(g))
                 } else {
@@ -381,6 +421,16 @@ impl SoftLayer {
 struct GuestBilling {
     #[serde(default)]
     billing_item: Option<crate::types::IdOnly>,
+}
+
+/// `prefix-<10 hex>`: unique, so that it is the create's token; the prefix
+/// alone for create-env (deployed_by_boshcli).
+fn hostname_for(props: &VmProps) -> String {
+    if props.deployed_by_boshcli {
+        return props.hostname_prefix.trim().to_owned();
+    }
+    let token = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    format!("{}-{token}", props.hostname_prefix.trim())
 }
 
 fn guest_template(props: &VmProps, hostname: &str, image: &str, placement: &Placement) -> Value {

@@ -126,3 +126,54 @@ fn create_env_names_the_guest_after_its_prefix_alone() {
         .with_state(|st| st.guests.values().next().cloned().unwrap());
     assert_eq!(g.hostname, "bosh-director");
 }
+
+#[test]
+fn os_reload_reuses_the_guest_a_dynamic_ip_names() {
+    let s = setup();
+    s.env.fake.set_provisioning_polls(2);
+    let first = s.vm();
+    let ip = s.env.vm_ip(&first).unwrap();
+    let stemcell = s.stemcell();
+    let mut network = s.env.dynamic_network();
+    network["ip"] = json!(ip);
+    let mut props = s.env.vm_cloud_properties();
+    props["ssh_keys"] = json!([77]);
+    let r = s.ok(
+        "create_vm",
+        json!(["agent-reloaded", stemcell, props, {"default": network}, [], {}]),
+    );
+    assert_eq!(r[0], json!(first), "the same guest");
+    assert_eq!(r[1]["default"]["ip"], json!(ip));
+    assert_eq!(s.env.fake.count("SoftLayer_Virtual_Guest::createObject"), 1);
+    let g = s
+        .env
+        .fake
+        .with_state(|st| st.guests.values().next().cloned().unwrap());
+    assert_eq!(g.os_reloads, 1);
+    assert!(g.provisioned.is_some(), "waited until reprovisioned");
+    assert_eq!(g.ssh_key_ids, vec![77]);
+    assert!(g.hostname.starts_with("conformance-"), "{}", g.hostname);
+    let settings = s.env.agent_settings(&first).unwrap();
+    assert_eq!(settings["agent_id"], json!("agent-reloaded"));
+
+    // No guest has the IP: refused by key, nothing ordered.
+    network["ip"] = json!("10.112.10.99");
+    let e = s.err(
+        "create_vm",
+        json!(["agent-x", stemcell, s.env.vm_cloud_properties(), {"default": network}, [], {}]),
+    );
+    assert!(e.message.contains("networks.default.ip"), "{e:?}");
+    assert_eq!(s.guests(), 1);
+
+    // disable_os_reload: a new guest, as for any dynamic network.
+    s.env
+        .edit_config(|c| c["cloud"]["properties"]["softlayer"]["disable_os_reload"] = json!(true))
+        .unwrap();
+    network["ip"] = json!(ip);
+    let r = s.ok(
+        "create_vm",
+        json!(["agent-y", stemcell, s.env.vm_cloud_properties(), {"default": network}, [], {}]),
+    );
+    assert_ne!(r[0], json!(first));
+    assert_eq!(s.guests(), 2);
+}

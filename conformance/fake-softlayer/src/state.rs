@@ -111,6 +111,10 @@ pub struct Guest {
     pub allowed_host: Option<AllowedHost>,
     pub reboots: u32,
     pub power_on: bool,
+    /// OS reloads done (`reloadOperatingSystem`).
+    pub os_reloads: u32,
+    /// The provision date before the running OS reload.
+    pub previous_provision: Option<SystemTime>,
 }
 
 #[derive(Clone, Debug)]
