@@ -201,6 +201,9 @@ pub struct Checked {
     pub agent: AgentOptions,
     /// Object storage, when configured (heavy stemcells need it).
     pub swift: Option<SwiftConfig>,
+    /// Added once to the account and given to every guest.
+    pub ssh_public_key: Option<String>,
+    pub ssh_public_key_fingerprint: Option<String>,
     /// The Go CPI's switch (default false): OS reload of the guest a
     /// dynamic network's `ip` names.
     pub disable_os_reload: bool,
@@ -311,10 +314,18 @@ impl Config {
                 "cloud.properties.softlayer.api_endpoint: the XML-RPC endpoint is not supported: use the REST endpoint (…/rest/v3.1)",
             ));
         }
-        if sl.ssh_public_key.is_some() || sl.ssh_public_key_fingerprint.is_some() {
-            // The Go CPI added the key to the account on every create_vm and
-            // never removed it; keys are named per VM instead.
-            tracing::warn!("cloud.properties.softlayer.ssh_public_key: not used: name account SSH keys with the VM cloud_properties.ssh_key");
+        let ssh_public_key = sl
+            .ssh_public_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        if let Some(k) = &ssh_public_key {
+            if !k.starts_with("ssh-") && !k.starts_with("ecdsa-") {
+                return Err(Error::cpi(
+                    "cloud.properties.softlayer.ssh_public_key: not an OpenSSH public key (ssh-rsa …, ssh-ed25519 …)",
+                ));
+            }
         }
         let registry = match props.registry {
             Some(block) => {
@@ -332,6 +343,10 @@ impl Config {
             agent: props.agent.options,
             swift,
             disable_os_reload: sl.disable_os_reload.unwrap_or(false),
+            ssh_public_key,
+            ssh_public_key_fingerprint: sl
+                .ssh_public_key_fingerprint
+                .filter(|f| !f.trim().is_empty()),
         })
     }
 }

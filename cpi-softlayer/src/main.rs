@@ -13,6 +13,7 @@ mod os_reload;
 mod pricing;
 mod props;
 mod snapshot;
+mod ssh_key;
 mod stemcell;
 mod stemcell_import;
 mod swift;

@@ -102,6 +102,10 @@ impl SoftLayer {
             (Delivery::UserData, _) => None,
         };
         let image = self.template_gid(&args.stemcell_cid).await?;
+        let mut props = props;
+        if let Some(key) = self.account_ssh_key().await? {
+            props.ssh_keys.push(key);
+        }
         let reload_ip = args
             .networks
             .iter()

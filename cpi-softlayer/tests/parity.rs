@@ -177,3 +177,43 @@ fn os_reload_reuses_the_guest_a_dynamic_ip_names() {
     assert_ne!(r[0], json!(first));
     assert_eq!(s.guests(), 2);
 }
+
+#[test]
+fn the_configured_ssh_public_key_is_added_once_and_given_to_every_guest() {
+    let s = setup();
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests operator@example";
+    s.env
+        .edit_config(|c| c["cloud"]["properties"]["softlayer"]["ssh_public_key"] = json!(key))
+        .unwrap();
+    s.env.fake.fail_next(
+        Some("SoftLayer_Security_Ssh_Key::createObject"),
+        1,
+        fake_softlayer::Action::LoseAnswer,
+    );
+    let a = s.vm();
+    let b = s.vm();
+    let keys = s.env.fake.with_state(|st| {
+        st.ssh_keys
+            .values()
+            .map(|k| (k.id, k.label.clone(), k.key.clone()))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!((keys[0].1.as_str(), keys[0].2.as_str()), ("bosh_cpi", key));
+    for vm in [a, b] {
+        let id: u64 = vm.parse().unwrap();
+        let g = s.env.fake.with_state(|st| st.guests[&id].clone());
+        assert_eq!(g.ssh_key_ids, vec![keys[0].0]);
+    }
+    let stemcell = s.stemcell();
+    s.env
+        .edit_config(|c| {
+            c["cloud"]["properties"]["softlayer"]["ssh_public_key"] = json!("not a key")
+        })
+        .unwrap();
+    let e = s.err(
+        "create_vm",
+        s.create_vm_args(&stemcell, s.env.dynamic_network()),
+    );
+    assert!(e.message.contains("softlayer.ssh_public_key"), "{e:?}");
+}
