@@ -201,6 +201,9 @@ pub struct Checked {
     pub agent: AgentOptions,
     /// Object storage, when configured (heavy stemcells need it).
     pub swift: Option<SwiftConfig>,
+    /// `agent.vcappassword`: the vcap password when the director's env
+    /// gives none (`env.bosh.password`), as the Go CPI did.
+    pub vcap_password: Option<Secret>,
     /// Added once to the account and given to every guest.
     pub ssh_public_key: Option<String>,
     pub ssh_public_key_fingerprint: Option<String>,
@@ -314,6 +317,15 @@ impl Config {
                 "cloud.properties.softlayer.api_endpoint: the XML-RPC endpoint is not supported: use the REST endpoint (…/rest/v3.1)",
             ));
         }
+        if sl
+            .enable_vps
+            .as_ref()
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"))
+        {
+            return Err(Error::cpi(
+                "cloud.properties.softlayer.enable_vps: the Go CPI's VPS pool server is not supported: guests are ordered from SoftLayer directly (set enable_vps: false)",
+            ));
+        }
         let ssh_public_key = sl
             .ssh_public_key
             .as_deref()
@@ -341,6 +353,7 @@ impl Config {
             waits: sl.timeouts.check()?,
             registry,
             agent: props.agent.options,
+            vcap_password: props.agent.vcappassword.filter(|p| !p.is_empty()),
             swift,
             disable_os_reload: sl.disable_os_reload.unwrap_or(false),
             ssh_public_key,

@@ -87,7 +87,15 @@ fn default_domain() -> String {
 }
 
 impl SoftLayer {
-    pub async fn create(&self, args: CreateVm) -> Result<CreatedVm> {
+    pub async fn create(&self, mut args: CreateVm) -> Result<CreatedVm> {
+        if let Some(p) = &self.config.vcap_password {
+            let bosh = args.env.entry("bosh").or_insert_with(|| json!({}));
+            if let Some(b) = bosh.as_object_mut() {
+                if b.get("password").is_none_or(Value::is_null) {
+                    b.insert("password".into(), json!(p.expose()));
+                }
+            }
+        }
         let props: VmProps =
             crate::props::read("create_vm: cloud_properties", &args.cloud_properties)?;
         props.check()?;

@@ -217,3 +217,33 @@ fn the_configured_ssh_public_key_is_added_once_and_given_to_every_guest() {
     );
     assert!(e.message.contains("softlayer.ssh_public_key"), "{e:?}");
 }
+
+#[test]
+fn vcappassword_fills_a_missing_env_password_and_vps_is_refused() {
+    let s = setup();
+    s.env
+        .edit_config(|c| {
+            c["cloud"]["properties"]["agent"]["vcappassword"] = json!("$6$hashed-vcap")
+        })
+        .unwrap();
+    let stemcell = s.stemcell();
+    let net = s.env.dynamic_network();
+    let r = s.ok(
+        "create_vm",
+        json!(["agent-v", stemcell, s.env.vm_cloud_properties(), {"default": net}, [], {}]),
+    );
+    let settings = s.env.agent_settings(r[0].as_str().unwrap()).unwrap();
+    assert_eq!(settings["env"]["bosh"]["password"], json!("$6$hashed-vcap"));
+    let vm = s.vm(); // the director's env.bosh.password wins
+    let settings = s.env.agent_settings(&vm).unwrap();
+    assert_eq!(
+        settings["env"]["bosh"]["password"],
+        json!("hashed-vcap-password")
+    );
+
+    s.env
+        .edit_config(|c| c["cloud"]["properties"]["softlayer"]["enable_vps"] = json!(true))
+        .unwrap();
+    let e = s.err("has_vm", json!([vm]));
+    assert!(e.message.contains("softlayer.enable_vps"), "{e:?}");
+}
