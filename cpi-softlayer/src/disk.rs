@@ -429,3 +429,9 @@ impl SoftLayer {
         ))
     }
 }
+
+/// The cloud_properties keys read (for the README's parity table test).
+#[cfg(test)]
+pub(crate) fn fields() -> &'static [&'static str] {
+    crate::props::fields_of::<DiskProps>()
+}

@@ -10,6 +10,8 @@ mod error;
 mod image_source;
 mod network;
 mod os_reload;
+#[cfg(test)]
+mod parity;
 mod pricing;
 mod props;
 mod snapshot;

@@ -178,3 +178,9 @@ pub fn answered(networks: &Networks, guest: &Guest) -> Networks {
     }
     out
 }
+
+/// The cloud_properties keys read (for the README's parity table test).
+#[cfg(test)]
+pub(crate) fn fields() -> &'static [&'static str] {
+    crate::props::fields_of::<NetworkProps>()
+}

@@ -490,3 +490,9 @@ fn guest_template(props: &VmProps, hostname: &str, image: &str, placement: &Plac
     }
     t
 }
+
+/// The cloud_properties keys read (for the README's parity table test).
+#[cfg(test)]
+pub(crate) fn fields() -> &'static [&'static str] {
+    crate::props::fields_of::<VmProps>()
+}
