@@ -7,7 +7,6 @@
 
 use crate::client::Call;
 use crate::cloud::{SoftLayer, GUEST};
-use crate::error::SlError;
 use crate::types::{lenient_u64, Guest, Named};
 use agent::{Delivery, RegistryClient};
 use cpi::wait;
@@ -180,7 +179,7 @@ impl SoftLayer {
                     )
                     .await?;
                 if g.active_transaction.is_none() && g.provision_date.as_deref() == before {
-                    return Err(SlError::from(e).into());
+                    return Err(e.into());
                 }
             }
             Err(e) => return Err(e.into()),

@@ -162,7 +162,7 @@ impl SoftLayer {
                 Call::post(GUEST, None, "createObject", vec![template]).mask("id"),
                 || async {
                     let found = self.guests_by_hostname(&hostname).await?;
-                    Ok(found.into_iter().find(|id| !existing.contains(id)).map(|id| Guest::with_id(id)))
+                    Ok(found.into_iter().find(|id| !existing.contains(id)).map(Guest::with_id))
                 },
             )
             .await
