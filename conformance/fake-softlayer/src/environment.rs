@@ -74,6 +74,11 @@ impl SoftLayerEnvironment {
     ) -> Result<SoftLayerEnvironment, String> {
         let fake =
             FakeSoftLayer::start().map_err(|e| format!("starting the fake SoftLayer: {e}"))?;
+        // As on SoftLayer, a new guest provisions and a new volume is listed
+        // only after a few looks, so that every check (and the load mode's
+        // chaos) meets a guest still provisioning.
+        fake.set_provisioning_polls(2);
+        fake.set_volume_polls(1);
         let dir = tempfile::tempdir().map_err(|e| format!("making a temp dir: {e}"))?;
         let config_path = dir.path().join("cpi.json");
         let config = cpi_config(
