@@ -165,6 +165,7 @@ impl Client {
             call.name(),
             self.waits.api(),
             |_: &Error| match last.borrow().as_ref() {
+                Some(e) if e.is_throttled() => Verdict::Throttled,
                 Some(e) if e.is_transient() && (call.idempotent || e.never_sent()) => {
                     Verdict::Retry
                 }
@@ -215,39 +216,78 @@ impl Client {
                 connect: e.is_connect(),
             })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| SlError::Transport {
-            call: call.name(),
-            message: describe(&e),
-            connect: false,
+        let bytes = read_capped(resp, MAX_ANSWER).await.map_err(|e| match e {
+            Capped::Read(e) => SlError::Transport {
+                call: call.name(),
+                message: describe(&e),
+                connect: false,
+            },
+            Capped::TooBig => SlError::Decode {
+                call: call.name(),
+                message: format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
+            },
         })?;
-        if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).map_err(|e| SlError::Decode {
-                call: call.name(),
-                message: e.to_string(),
-            });
+        decode_answer(&call.name(), status.as_u16(), &bytes)
+    }
+}
+
+/// The most this client reads of one answer: SoftLayer's largest lists (a
+/// package's prices) are a few MiB.
+pub const MAX_ANSWER: usize = 32 << 20;
+
+enum Capped {
+    Read(reqwest::Error),
+    TooBig,
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Capped> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(Capped::TooBig);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Capped::Read)? {
+        if out.len() + chunk.len() > cap {
+            return Err(Capped::TooBig);
         }
-        #[derive(serde::Deserialize)]
-        struct Body {
-            error: String,
-            #[serde(default)]
-            code: String,
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// An answer as a value or the error it carries: SoftLayer's error body
+/// (`{"error", "code"}`) on a non-2xx status, else the status and the
+/// start of the body. Never panics, whatever the bytes.
+pub fn decode_answer(call: &str, status: u16, bytes: &[u8]) -> Result<Value, SlError> {
+    if (200..300).contains(&status) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
         }
-        match serde_json::from_slice::<Body>(&bytes) {
-            Ok(b) => Err(SlError::Api {
-                call: call.name(),
-                status: status.as_u16(),
-                code: b.code,
-                message: b.error,
-            }),
-            Err(_) => Err(SlError::Http {
-                call: call.name(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            }),
-        }
+        return serde_json::from_slice(bytes).map_err(|e| SlError::Decode {
+            call: call.to_owned(),
+            message: e.to_string(),
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: String,
+        #[serde(default)]
+        code: String,
+    }
+    match serde_json::from_slice::<Body>(bytes) {
+        Ok(b) => Err(SlError::Api {
+            call: call.to_owned(),
+            status,
+            code: b.code,
+            message: b.error.chars().take(2000).collect(),
+        }),
+        Err(_) => Err(SlError::Http {
+            call: call.to_owned(),
+            status,
+            body: String::from_utf8_lossy(&bytes[..bytes.len().min(800)])
+                .chars()
+                .take(200)
+                .collect(),
+        }),
     }
 }
 

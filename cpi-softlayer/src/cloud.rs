@@ -110,6 +110,38 @@ impl SoftLayer {
     }
 }
 
+impl SoftLayer {
+    /// Sends a create that is not idempotent (`createObject`, `placeOrder`,
+    /// `createSnapshot`), marked with a per-call token. When its answer is
+    /// lost or unreadable, SoftLayer may have acted: `lookup` looks for the
+    /// token first, and the create is sent again only when nothing carries
+    /// it (at most three sends in all).
+    pub async fn create_marked<T, F, Fut>(&self, call: Call, lookup: F) -> Result<T, SlError>
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, SlError>>,
+    {
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let e = match self.send::<T>(call.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.ambiguous() => e,
+                Err(e) => return Err(e),
+            };
+            tracing::warn!("{e}: looking for what it may have made before sending it again");
+            if let Some(found) = lookup().await? {
+                tracing::info!("{}: found what the lost answer was about", call.name());
+                return Ok(found);
+            }
+            if sends >= 3 {
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// A cid as SoftLayer's integer id; `None` when it cannot be one (then the
 /// object cannot exist in SoftLayer either).
 pub fn numeric_id(cid: &str) -> Option<u64> {

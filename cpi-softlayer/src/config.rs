@@ -47,9 +47,8 @@ pub struct SoftLayerConfig {
     pub api_key: Secret,
     #[serde(default, alias = "ApiEndpoint")]
     pub api_endpoint: Option<String>,
-    /// The Go CPI reloaded the OS of an existing guest for dynamic networks
-    /// with an IP; this CPI always creates a new guest, so the flag is read
-    /// and otherwise ignored.
+    /// Without it (the Go CPI's default), a dynamic network with an `ip`
+    /// reloads the OS of the guest that has it (`os_reload.rs`).
     #[serde(default, alias = "DisableOsReload")]
     pub disable_os_reload: Option<bool>,
     #[serde(default, alias = "SshPublicKey")]
@@ -202,6 +201,15 @@ pub struct Checked {
     pub agent: AgentOptions,
     /// Object storage, when configured (heavy stemcells need it).
     pub swift: Option<SwiftConfig>,
+    /// `agent.vcappassword`: the vcap password when the director's env
+    /// gives none (`env.bosh.password`), as the Go CPI did.
+    pub vcap_password: Option<Secret>,
+    /// Added once to the account and given to every guest.
+    pub ssh_public_key: Option<String>,
+    pub ssh_public_key_fingerprint: Option<String>,
+    /// The Go CPI's switch (default false): OS reload of the guest a
+    /// dynamic network's `ip` names.
+    pub disable_os_reload: bool,
 }
 
 /// Object storage settings, checked.
@@ -309,10 +317,27 @@ impl Config {
                 "cloud.properties.softlayer.api_endpoint: the XML-RPC endpoint is not supported: use the REST endpoint (…/rest/v3.1)",
             ));
         }
-        if sl.ssh_public_key.is_some() || sl.ssh_public_key_fingerprint.is_some() {
-            // The Go CPI added the key to the account on every create_vm and
-            // never removed it; keys are named per VM instead.
-            tracing::warn!("cloud.properties.softlayer.ssh_public_key: not used: name account SSH keys with the VM cloud_properties.ssh_key");
+        if sl
+            .enable_vps
+            .as_ref()
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"))
+        {
+            return Err(Error::cpi(
+                "cloud.properties.softlayer.enable_vps: the Go CPI's VPS pool server is not supported: guests are ordered from SoftLayer directly (set enable_vps: false)",
+            ));
+        }
+        let ssh_public_key = sl
+            .ssh_public_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        if let Some(k) = &ssh_public_key {
+            if !k.starts_with("ssh-") && !k.starts_with("ecdsa-") {
+                return Err(Error::cpi(
+                    "cloud.properties.softlayer.ssh_public_key: not an OpenSSH public key (ssh-rsa …, ssh-ed25519 …)",
+                ));
+            }
         }
         let registry = match props.registry {
             Some(block) => {
@@ -328,7 +353,13 @@ impl Config {
             waits: sl.timeouts.check()?,
             registry,
             agent: props.agent.options,
+            vcap_password: props.agent.vcappassword.filter(|p| !p.is_empty()),
             swift,
+            disable_os_reload: sl.disable_os_reload.unwrap_or(false),
+            ssh_public_key,
+            ssh_public_key_fingerprint: sl
+                .ssh_public_key_fingerprint
+                .filter(|f| !f.trim().is_empty()),
         })
     }
 }

@@ -24,8 +24,9 @@ struct DiskProps {
     snapshot_space: Option<u64>,
     #[serde(default)]
     datacenter: Option<String>,
-    #[serde(flatten)]
-    _rest: Map<String, Value>,
+    /// Read and unused by the Go CPI: refused, `iops` or `tier` choose.
+    #[serde(default, rename = "type")]
+    disk_type: Option<Value>,
 }
 
 impl DiskProps {
@@ -51,7 +52,13 @@ impl DiskProps {
 
 impl Disks for SoftLayer {
     async fn create_disk(&self, args: CreateDisk) -> Result<DiskCid> {
-        let props: DiskProps = cpi::typed("create_disk: cloud_properties", &args.cloud_properties)?;
+        let props: DiskProps =
+            crate::props::read("create_disk: cloud_properties", &args.cloud_properties)?;
+        if let Some(t) = &props.disk_type {
+            return Err(Error::cpi(format!(
+                "create_disk: cloud_properties.type: {t} is not supported: choose the volume with iops (performance) or tier (endurance)"
+            )));
+        }
         let gb = size_gb(args.size_mb).map_err(|e| e.context("create_disk"))?;
         let datacenter = match &args.vm_cid {
             Some(vm) => {
@@ -84,22 +91,40 @@ impl Disks for SoftLayer {
         if let Speed::Iops(iops) = speed {
             order["iops"] = json!(iops);
         }
-        let order_id = self.order(order, "create_disk").await?;
+        let order_id = self.order_volume(order, "create_disk").await?;
         tracing::info!("create_disk: volume of {gb} GB ordered in {datacenter} (order {order_id})");
         let waits = self.config.waits;
         let filter = json!({"iscsiNetworkStorage": {"billingItem": {"orderItem": {"order": {"id": {"operation": order_id}}}}}});
-        let id = wait::wait_for(format!("the volume of order {order_id} to be provisioned"), waits.poll(waits.disk_ready), || async {
-            let found: Vec<IdOnly> = self
-                .send(Call::get("SoftLayer_Account", None, "getIscsiNetworkStorage").mask("id").filter(filter.clone()))
-                .await?;
-            let id = found.into_iter().find_map(|v| v.id);
-            if id.is_none() {
-                tracing::info!("create_disk: order {order_id}: volume not provisioned yet");
+        let id = wait::wait_for(
+            format!("the volume of order {order_id} to be provisioned"),
+            waits.poll(waits.disk_ready),
+            || async {
+                let found: Vec<IdOnly> = self
+                    .send(
+                        Call::get("SoftLayer_Account", None, "getIscsiNetworkStorage")
+                            .mask("id")
+                            .filter(filter.clone()),
+                    )
+                    .await?;
+                let id = found.into_iter().find_map(|v| v.id);
+                if id.is_none() {
+                    tracing::info!("create_disk: order {order_id}: volume not provisioned yet");
+                }
+                Ok(id)
+            },
+        )
+        .await;
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => {
+                let mut message = format!("create_disk: order {order_id}: {}", e.message());
+                match self.cancel_ordered(order_id).await {
+                    Ok(()) => message.push_str(" (its volume was cancelled)"),
+                    Err(c) => message.push_str(&format!(" (cancelling its volume failed too: {}; cancel order {order_id}'s volume by hand)", c.message())),
+                }
+                return Err(Error::new(e.kind(), message).retry(e.ok_to_retry()));
             }
-            Ok(id)
-        })
-        .await
-        .map_err(|e| e.context(format!("create_disk: order {order_id} stays on the account; cancel it if it shows up later")))?;
+        };
         let cid = DiskCid::new(id.to_string());
         let mut notes = Map::new();
         notes.insert(SIZE_NOTE.into(), json!(args.size_mb.to_string()));
@@ -135,12 +160,16 @@ impl Disks for SoftLayer {
         };
         let reason = json!([true, true, "Deleted by BOSH", ""]);
         match self
-            .run(Call::post(
-                "SoftLayer_Billing_Item",
-                Some(billing),
-                "cancelItem",
-                reason.as_array().cloned().unwrap_or_default(),
-            ))
+            .run(
+                Call::post(
+                    "SoftLayer_Billing_Item",
+                    Some(billing),
+                    "cancelItem",
+                    reason.as_array().cloned().unwrap_or_default(),
+                )
+                // Sent again after a lost answer it finds the item gone: success.
+                .idempotent(),
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -167,7 +196,8 @@ impl Disks for SoftLayer {
             .await
             .map_err(|e| e.context("attach_disk"))?;
         let vm_id = numeric_id(vm.as_str()).ok_or_else(|| Error::vm_not_found(&vm))?;
-        if !vol.allowed_guests().contains(&vm_id) {
+        let granted = !vol.allowed_guests().contains(&vm_id);
+        if granted {
             self.run(
                 Call::post(
                     STORAGE,
@@ -182,36 +212,38 @@ impl Disks for SoftLayer {
                 or_not_found(e, || Error::vm_not_found(&vm)).context(format!("attach_disk {disk}"))
             })?;
         }
-        let host: Option<AllowedHost> = self
-            .send(
-                Call::get(GUEST, Some(vm_id), "getAllowedHost")
-                    .mask("name,credential[username,password]"),
-            )
-            .await
-            .map_err(|e| or_not_found(e, || Error::vm_not_found(&vm)).context("attach_disk"))?;
-        let host = host.ok_or_else(|| {
-            Error::cloud(format!(
-                "attach_disk: guest {vm} has no iSCSI allowed host after authorisation"
-            ))
-        })?;
-        let cred = host.credential.clone();
-        let hint = json!({
-            "id": disk.as_str(),
-            "volume_id": disk.as_str(),
-            "lun": vol.lun_id.clone().unwrap_or_default(),
-            "iscsi_settings": {
-                "initiator_name": host.name.clone().unwrap_or_default(),
-                "target": vol.service_resource_backend_ip_address.clone().unwrap_or_default(),
-                "username": cred.as_ref().and_then(|c| c.username.clone()).unwrap_or_default(),
-                "password": cred.as_ref().and_then(|c| c.password.as_ref()).map(|p| p.expose().to_owned()).unwrap_or_default(),
+        match self.finish_attach(&vm, vm_id, &disk, &vol).await {
+            Ok(hint) => Ok(hint),
+            // A grant this call made is taken back, so that a failed
+            // attach_disk leaves the volume as it found it.
+            Err(e) if granted => {
+                let revoke = self
+                    .run(
+                        Call::post(
+                            STORAGE,
+                            vol.id,
+                            "removeAccessFromVirtualGuest",
+                            vec![json!({"id": vm_id})],
+                        )
+                        .idempotent(),
+                    )
+                    .await;
+                let confirmed = match revoke {
+                    Ok(()) => true,
+                    Err(_) => self
+                        .volume(&disk, "id,allowedVirtualGuests[id]")
+                        .await
+                        .is_ok_and(|v| !v.allowed_guests().contains(&vm_id)),
+                };
+                let note = if confirmed {
+                    " (the volume's authorisation for the guest was removed)"
+                } else {
+                    " (removing the volume's authorisation for the guest failed too: detach_disk finishes it)"
+                };
+                Err(Error::new(e.kind(), format!("{}{note}", e.message())).retry(e.ok_to_retry()))
             }
-        });
-        self.update_registry(&vm, |s| s.attach_persistent(&disk, hint.clone()))
-            .await?;
-        tracing::info!("attach_disk: volume {disk} authorised for guest {vm}");
-        Ok(DiskHint::Object(
-            hint.as_object().cloned().unwrap_or_default(),
-        ))
+            Err(e) => Err(e),
+        }
     }
 
     async fn detach_disk(&self, vm: VmCid, disk: DiskCid) -> Result<()> {
@@ -223,16 +255,29 @@ impl Disks for SoftLayer {
         if !vol.allowed_guests().contains(&vm_id) {
             return Err(Error::disk_not_attached(&vm, &disk));
         }
-        self.run(Call::post(
-            STORAGE,
-            vol.id,
-            "removeAccessFromVirtualGuest",
-            vec![json!({"id": vm_id})],
-        ))
-        .await
-        .map_err(|e| {
-            or_not_found(e, || Error::vm_not_found(&vm)).context(format!("detach_disk {disk}"))
-        })?;
+        let removed = self
+            .run(
+                Call::post(
+                    STORAGE,
+                    vol.id,
+                    "removeAccessFromVirtualGuest",
+                    vec![json!({"id": vm_id})],
+                )
+                .idempotent(),
+            )
+            .await;
+        if let Err(e) = removed {
+            // A resend after a lost answer is refused ("not authorized"):
+            // what counts is whether the grant is gone.
+            let gone = self
+                .volume(&disk, "id,allowedVirtualGuests[id]")
+                .await
+                .is_ok_and(|v| !v.allowed_guests().contains(&vm_id));
+            if !gone {
+                return Err(or_not_found(e, || Error::vm_not_found(&vm))
+                    .context(format!("detach_disk {disk}")));
+            }
+        }
         self.update_registry(&vm, |s| {
             s.detach_persistent(&disk);
         })
@@ -339,4 +384,54 @@ impl Disks for SoftLayer {
             .await
             .map_err(|e| e.context("set_disk_metadata"))
     }
+}
+
+impl SoftLayer {
+    /// After the grant: the guest's initiator and CHAP credentials, the
+    /// registry copy (stemcell API v1), the hint.
+    async fn finish_attach(
+        &self,
+        vm: &VmCid,
+        vm_id: u64,
+        disk: &DiskCid,
+        vol: &crate::types::Volume,
+    ) -> Result<DiskHint> {
+        let host: Option<AllowedHost> = self
+            .send(
+                Call::get(GUEST, Some(vm_id), "getAllowedHost")
+                    .mask("name,credential[username,password]"),
+            )
+            .await
+            .map_err(|e| or_not_found(e, || Error::vm_not_found(vm)).context("attach_disk"))?;
+        let host = host.ok_or_else(|| {
+            Error::cloud(format!(
+                "attach_disk: guest {vm} has no iSCSI allowed host after authorisation"
+            ))
+        })?;
+        let cred = host.credential.clone();
+        let hint = json!({
+            "id": disk.as_str(),
+            "volume_id": disk.as_str(),
+            "lun": vol.lun_id.clone().unwrap_or_default(),
+            "iscsi_settings": {
+                "initiator_name": host.name.clone().unwrap_or_default(),
+                "target": vol.service_resource_backend_ip_address.clone().unwrap_or_default(),
+                "username": cred.as_ref().and_then(|c| c.username.clone()).unwrap_or_default(),
+                "password": cred.as_ref().and_then(|c| c.password.as_ref()).map(|p| p.expose().to_owned()).unwrap_or_default(),
+            }
+        });
+        self.update_registry(vm, |s| s.attach_persistent(disk, hint.clone()))
+            .await
+            .map_err(|e| e.context(format!("attach_disk {disk}: updating the registry")))?;
+        tracing::info!("attach_disk: volume {disk} authorised for guest {vm}");
+        Ok(DiskHint::Object(
+            hint.as_object().cloned().unwrap_or_default(),
+        ))
+    }
+}
+
+/// The cloud_properties keys read (for the README's parity table test).
+#[cfg(test)]
+pub(crate) fn fields() -> &'static [&'static str] {
+    crate::props::fields_of::<DiskProps>()
 }

@@ -5,6 +5,7 @@
 use cpi::{Classify, ErrorKind};
 
 pub const OBJECT_NOT_FOUND: &str = "SoftLayer_Exception_ObjectNotFound";
+pub const RATE_LIMITED: &str = "SoftLayer_Exception_WebService_RateLimitExceeded";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlError {
@@ -57,7 +58,8 @@ impl SlError {
     }
 
     /// Whether trying again may work: the statuses and codes SoftLayer uses
-    /// for overload and throttling, and failures to connect.
+    /// for overload and throttling, a gateway's 5xx without SoftLayer's
+    /// error body, and failures to connect or to read the answer.
     pub fn is_transient(&self) -> bool {
         match self {
             SlError::Api { status, code, .. } => {
@@ -65,9 +67,33 @@ impl SlError {
                     || code.contains("RateLimitExceeded")
                     || code.contains("ServiceUnavailable")
             }
-            SlError::Http { status, .. } => matches!(status, 408 | 429 | 502 | 503 | 504 | 599),
+            SlError::Http { status, .. } => {
+                matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 599)
+            }
             SlError::Transport { .. } => true,
             SlError::Decode { .. } => false,
+        }
+    }
+
+    /// SoftLayer's rate limit: the request was refused before anything was
+    /// done, so any call may be sent again once the backoff has passed.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            SlError::Api { status, code, .. } => *status == 429 || code == RATE_LIMITED,
+            SlError::Http { status, .. } => *status == 429,
+            _ => false,
+        }
+    }
+
+    /// The request may have been acted on although no good answer came
+    /// back (the answer was lost or cut, or a gateway failed): a create
+    /// must look for what it made before it is sent again.
+    pub fn ambiguous(&self) -> bool {
+        match self {
+            SlError::Transport { connect, .. } => !connect,
+            SlError::Http { status, .. } => *status >= 500,
+            SlError::Decode { .. } => true,
+            SlError::Api { .. } => false,
         }
     }
 

@@ -3,12 +3,19 @@
 mod client;
 mod cloud;
 mod config;
+#[cfg(test)]
+mod decode_fuzz;
 mod disk;
 mod error;
 mod image_source;
 mod network;
+mod os_reload;
+#[cfg(test)]
+mod parity;
 mod pricing;
+mod props;
 mod snapshot;
+mod ssh_key;
 mod stemcell;
 mod stemcell_import;
 mod swift;

@@ -7,18 +7,21 @@ use crate::cloud::SoftLayer;
 use crate::types::{Guest, Vlan};
 use cpi::{Error, NetworkType, Networks, Result};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 #[derive(Debug, Default, Deserialize)]
 struct NetworkProps {
     #[serde(default)]
     vlan_ids: Vec<Value>,
+    /// Subnets, each standing for its VLAN (the Go CPI's alternative to
+    /// `vlan_ids`, taking precedence over it).
     #[serde(default)]
     subnet_ids: Vec<Value>,
+    /// For the agent (policy routing on the guest's interfaces): handed to
+    /// it unchanged in the network's cloud_properties.
     #[serde(default)]
+    #[allow(dead_code)]
     source_policy_routing: Option<bool>,
-    #[serde(flatten)]
-    _rest: Map<String, Value>,
 }
 
 /// Where the guest goes on the network.
@@ -30,6 +33,27 @@ pub struct Placement {
     pub private_ip: Option<String>,
 }
 
+fn int_id(raw: &Value, what: &str) -> Result<u64> {
+    match raw {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| Error::cloud(format!("{what}: {raw} is not an id (an integer)")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubnetVlan {
+    #[serde(default)]
+    network_vlan: Option<crate::types::IdOnly>,
+}
+
+/// The Go CPI's VLAN rules: every network's `subnet_ids` (or else its
+/// `vlan_ids`) name VLANs of the VM's datacenter; at most one private and
+/// one public VLAN; a private one is required; no public VLAN makes the
+/// guest private-only. (The Go CPI read only dynamic networks' VLANs; here
+/// a manual network's count too, and its `ip` is the guest's private IP.)
 pub async fn placement(
     cloud: &SoftLayer,
     networks: &Networks,
@@ -37,25 +61,48 @@ pub async fn placement(
 ) -> Result<Placement> {
     let mut p = Placement::default();
     for (name, net) in networks {
-        let key = format!("create_vm: networks.{name}.cloud_properties");
-        let props: NetworkProps = cpi::typed(&key, &net.cloud_properties)?;
-        if !props.subnet_ids.is_empty() || props.source_policy_routing.is_some() {
-            tracing::info!("networks.{name}: subnet_ids and source_policy_routing are not used; the VLANs decide");
+        if net.kind == NetworkType::Vip {
+            continue;
         }
+        let key = format!("create_vm: networks.{name}.cloud_properties");
+        let props: NetworkProps = crate::props::read(&key, &net.cloud_properties)?;
         if net.kind == NetworkType::Manual && p.private_ip.is_none() {
             p.private_ip = net.ip.clone();
         }
-        for raw in &props.vlan_ids {
-            let id = match raw {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
+        let mut vlans = Vec::new();
+        if !props.subnet_ids.is_empty() {
+            for raw in &props.subnet_ids {
+                let id = int_id(raw, &format!("{key}.subnet_ids"))?;
+                let subnet: SubnetVlan = cloud
+                    .send(
+                        Call::get("SoftLayer_Network_Subnet", Some(id), "getObject")
+                            .mask("id,networkVlan[id]"),
+                    )
+                    .await
+                    .map_err(|e| {
+                        if e.is_not_found() {
+                            Error::cloud(format!(
+                                "{key}.subnet_ids: subnet {id} does not exist in this account"
+                            ))
+                        } else {
+                            Error::from(e)
+                                .context(format!("{key}.subnet_ids: looking up subnet {id}"))
+                        }
+                    })?;
+                let vlan = subnet.network_vlan.and_then(|v| v.id).ok_or_else(|| {
+                    Error::cloud(format!("{key}.subnet_ids: subnet {id} shows no VLAN"))
+                })?;
+                vlans.push((format!("{key}.subnet_ids"), vlan));
             }
-            .ok_or_else(|| {
-                Error::cpi(format!(
-                    "{key}.vlan_ids: {raw} is not a VLAN id (an integer)"
-                ))
-            })?;
+        } else {
+            for raw in &props.vlan_ids {
+                vlans.push((
+                    format!("{key}.vlan_ids"),
+                    int_id(raw, &format!("{key}.vlan_ids"))?,
+                ));
+            }
+        }
+        for (what, id) in vlans {
             let vlan: Vlan = cloud
                 .send(
                     Call::get("SoftLayer_Network_Vlan", Some(id), "getObject")
@@ -64,11 +111,9 @@ pub async fn placement(
                 .await
                 .map_err(|e| {
                     if e.is_not_found() {
-                        Error::cpi(format!(
-                            "{key}.vlan_ids: VLAN {id} does not exist in this account"
-                        ))
+                        Error::cloud(format!("{what}: VLAN {id} does not exist in this account"))
                     } else {
-                        Error::from(e).context(format!("{key}.vlan_ids: looking up VLAN {id}"))
+                        Error::from(e).context(format!("{what}: looking up VLAN {id}"))
                     }
                 })?;
             let dc = vlan
@@ -77,20 +122,32 @@ pub async fn placement(
                 .and_then(|d| d.name);
             if let Some(dc) = dc.filter(|dc| dc != datacenter) {
                 return Err(Error::cloud(format!(
-                    "{key}.vlan_ids: VLAN {id} is in datacenter {dc}, not in cloud_properties.datacenter '{datacenter}'"
+                    "{what}: VLAN {id} is in datacenter {dc}, not in cloud_properties.datacenter '{datacenter}'"
                 )));
             }
-            let slot = match vlan.network_space.as_deref() {
-                Some("PUBLIC") => &mut p.public_vlan,
-                _ => &mut p.private_vlan,
+            let (slot, space) = match vlan.network_space.as_deref() {
+                Some("PUBLIC") => (&mut p.public_vlan, "public"),
+                Some("PRIVATE") => (&mut p.private_vlan, "private"),
+                other => {
+                    return Err(Error::cloud(format!(
+                        "{what}: VLAN {id} has network space {other:?}, neither PRIVATE nor PUBLIC"
+                    )))
+                }
             };
             match slot {
                 Some(existing) if *existing != id => {
-                    tracing::warn!("{key}.vlan_ids: VLAN {id} ignored: VLAN {existing} of the same kind comes first")
+                    return Err(Error::cloud(format!(
+                        "{what}: VLANs {existing} and {id} are both {space}: a guest has one {space} VLAN"
+                    )))
                 }
                 _ => *slot = Some(id),
             }
         }
+    }
+    if p.private_vlan.is_none() {
+        return Err(Error::cloud(
+            "create_vm: networks: no network names a private VLAN (cloud_properties.vlan_ids or subnet_ids): a SoftLayer guest needs one",
+        ));
     }
     Ok(p)
 }
@@ -120,4 +177,10 @@ pub fn answered(networks: &Networks, guest: &Guest) -> Networks {
         }
     }
     out
+}
+
+/// The cloud_properties keys read (for the README's parity table test).
+#[cfg(test)]
+pub(crate) fn fields() -> &'static [&'static str] {
+    crate::props::fields_of::<NetworkProps>()
 }

@@ -9,12 +9,43 @@ use crate::types::IdOnly;
 use cpi::{DiskCid, Error, Metadata, Result, SnapshotCid, Snapshots};
 use serde_json::json;
 
+/// The key in a snapshot's notes holding the token of the call that made it.
+const TOKEN_NOTE: &str = "bosh_request_token";
+
+#[derive(serde::Deserialize)]
+struct SnapshotNotes {
+    #[serde(default, deserialize_with = "crate::types::lenient_u64")]
+    id: Option<u64>,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
 impl Snapshots for SoftLayer {
     async fn snapshot_disk(&self, disk: DiskCid, metadata: Metadata) -> Result<SnapshotCid> {
         let id = self.disk_id(&disk)?;
-        let notes = serde_json::to_string(&metadata.0).map_err(|e| Error::cpi(e.to_string()))?;
+        // The notes carry this call's token: a createSnapshot whose answer
+        // is lost is looked up by it before it is sent again.
+        let token = format!("bosh-{}", uuid::Uuid::new_v4().simple());
+        let mut notes: serde_json::Map<String, serde_json::Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        notes.insert(TOKEN_NOTE.into(), json!(token));
+        let notes = serde_json::Value::Object(notes).to_string();
+        let lookup = || async {
+            let snaps: Vec<SnapshotNotes> = self
+                .send(Call::get(STORAGE, Some(id), "getSnapshots").mask("id,notes"))
+                .await?;
+            Ok(snaps
+                .into_iter()
+                .find(|s| s.notes.as_deref().is_some_and(|n| n.contains(&token)))
+                .map(|s| IdOnly { id: s.id }))
+        };
         let snap: IdOnly = self
-            .send(Call::post(STORAGE, Some(id), "createSnapshot", vec![json!(notes)]))
+            .create_marked(
+                Call::post(STORAGE, Some(id), "createSnapshot", vec![json!(notes)]),
+                lookup,
+            )
             .await
             .map_err(|e| {
                 if e.message().to_ascii_lowercase().contains("snapshot space") {

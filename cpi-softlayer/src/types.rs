@@ -108,6 +108,20 @@ pub struct Guest {
     pub primary_backend_network_component: Option<NetworkComponent>,
 }
 
+impl Guest {
+    pub fn with_id(id: u64) -> Guest {
+        Guest {
+            id: Some(id),
+            provision_date: None,
+            power_state: None,
+            active_transaction: None,
+            primary_backend_ip_address: None,
+            datacenter: None,
+            primary_backend_network_component: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Template {

@@ -31,7 +31,23 @@ impl Vms for SoftLayer {
         if let Some(reg) = &self.config.registry {
             match RegistryClient::new(reg, "cloud.properties.registry") {
                 Ok(client) => {
-                    if let Err(e) = client.delete(&cid).await {
+                    // Tried a few times: a record left behind is stale
+                    // settings. Not an error in the end: bosh-registry
+                    // answers 500 for a record that is already gone.
+                    let deleted = cpi::wait::retry(
+                        format!("removing the registry settings of {cid}"),
+                        self.config.waits.api().attempts(3),
+                        |e: &Error| {
+                            if e.ok_to_retry() {
+                                cpi::wait::Verdict::Retry
+                            } else {
+                                cpi::wait::Verdict::Fail
+                            }
+                        },
+                        || client.delete(&cid),
+                    )
+                    .await;
+                    if let Err(e) = deleted {
                         tracing::warn!(
                             "delete_vm {cid}: removing its registry settings: {} (ignored)",
                             e.message()
@@ -113,7 +129,8 @@ impl SoftLayer {
                 Some(v),
                 "removeAccessFromVirtualGuest",
                 vec![json!({"id": id})],
-            );
+            )
+            .idempotent();
             match self.run(call).await {
                 Ok(()) => tracing::info!("delete_vm {id}: volume {v} detached"),
                 Err(e) => tracing::warn!("delete_vm {id}: detaching volume {v}: {e} (continuing)"),

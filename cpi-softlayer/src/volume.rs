@@ -4,6 +4,7 @@
 
 use crate::client::Call;
 use crate::cloud::{numeric_id, or_not_found, SoftLayer, STORAGE};
+use crate::error::SlError;
 use crate::types::{Named, OrderReceipt, Volume};
 use agent::{Delivery, RegistryClient};
 use cpi::{DiskCid, Error, Result, VmCid};
@@ -106,6 +107,121 @@ impl SoftLayer {
             .map_err(|e| or_not_found(e, || Error::disk_not_found(cid)))
     }
 
+    /// Orders a new volume, marked with a per-call token in the order
+    /// container's `containerIdentifier`: an order whose answer is lost is
+    /// looked up by it (on the account's volumes) before it is placed again.
+    pub async fn order_volume(&self, mut order: Value, what: &str) -> Result<u64> {
+        let token = format!("bosh-{}", uuid::Uuid::new_v4().simple());
+        order["containerIdentifier"] = json!(token);
+        self.verify(&order, what).await?;
+        let filter = json!({"iscsiNetworkStorage": {"billingItem": {"orderItem": {"order": {"containerIdentifier": {"operation": token}}}}}});
+        // An ordered volume is listed only once its provisioning starts:
+        // look a few times (within `disk_ready`) before taking an order
+        // whose answer was lost for one never placed.
+        let waits = self.config.waits;
+        let lookup = || async {
+            let looked = cpi::wait::wait_for(
+                format!("a volume ordered with container identifier {token}"),
+                waits.poll(waits.disk_ready).attempts(8),
+                || async {
+                    let found: Vec<OrderedVolume> = self
+                        .send(
+                            Call::get("SoftLayer_Account", None, "getIscsiNetworkStorage")
+                                .mask("id,billingItem[orderItem[order[id]]]")
+                                .filter(filter.clone()),
+                        )
+                        .await?;
+                    Ok(found.into_iter().find_map(|v| {
+                        let id = v.billing_item?.order_item?.order?.id?;
+                        Some(OrderReceipt { order_id: Some(id) })
+                    }))
+                },
+            )
+            .await;
+            match looked {
+                Ok(receipt) => Ok(Some(receipt)),
+                Err(e) if e.message().contains("timed out") => Ok(None),
+                Err(e) => Err(SlError::Transport {
+                    call: "SoftLayer_Account::getIscsiNetworkStorage".into(),
+                    message: e.message().to_owned(),
+                    connect: false,
+                }),
+            }
+        };
+        let receipt: OrderReceipt = self
+            .create_marked(
+                Call::post("SoftLayer_Product_Order", None, "placeOrder", vec![order]),
+                lookup,
+            )
+            .await
+            .map_err(|e| Error::from(e).context(format!("{what}: placing the order")))?;
+        receipt
+            .order_id
+            .ok_or_else(|| Error::cloud(format!("{what}: the order receipt has no orderId")))
+    }
+
+    async fn verify(&self, order: &Value, what: &str) -> Result<()> {
+        self.run(
+            Call::post(
+                "SoftLayer_Product_Order",
+                None,
+                "verifyOrder",
+                vec![order.clone()],
+            )
+            .idempotent(),
+        )
+        .await
+        .map_err(|e| Error::from(e).context(format!("{what}: SoftLayer refused the order")))
+    }
+
+    /// Cancels the volume an order made, found by the order id: for a
+    /// create_disk that fails after `placeOrder`. Tried again within
+    /// `disk_ready`, as the volume may take a while to be listed.
+    pub async fn cancel_ordered(&self, order_id: u64) -> Result<()> {
+        let waits = self.config.waits;
+        let filter = json!({"iscsiNetworkStorage": {"billingItem": {"orderItem": {"order": {"id": {"operation": order_id}}}}}});
+        cpi::wait::retry(
+            format!("cancelling the volume of order {order_id}"),
+            waits.poll(waits.disk_ready).attempts(10),
+            |_: &Error| cpi::wait::Verdict::Retry,
+            || async {
+                let found: Vec<Volume> = self
+                    .send(
+                        Call::get("SoftLayer_Account", None, "getIscsiNetworkStorage")
+                            .mask("id,billingItem[id]")
+                            .filter(filter.clone()),
+                    )
+                    .await?;
+                let Some(v) = found.into_iter().next() else {
+                    return Err(Error::cloud(format!(
+                        "the volume of order {order_id} is not listed yet"
+                    )));
+                };
+                let Some(item) = v.billing_item.and_then(|b| b.id) else {
+                    return Ok(());
+                };
+                let reason = vec![
+                    json!(true),
+                    json!(true),
+                    json!("Deleted by BOSH"),
+                    json!(""),
+                ];
+                match self
+                    .run(
+                        Call::post("SoftLayer_Billing_Item", Some(item), "cancelItem", reason)
+                            .idempotent(),
+                    )
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_not_found() => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            },
+        )
+        .await
+    }
+
     /// Places an order after verifying it, and answers the order id.
     pub async fn order(&self, order: Value, what: &str) -> Result<u64> {
         self.run(
@@ -132,6 +248,26 @@ impl SoftLayer {
             .order_id
             .ok_or_else(|| Error::cloud(format!("{what}: the order receipt has no orderId")))
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderedVolume {
+    #[serde(default)]
+    billing_item: Option<OrderedBilling>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderedBilling {
+    #[serde(default)]
+    order_item: Option<OrderedItem>,
+}
+
+#[derive(serde::Deserialize)]
+struct OrderedItem {
+    #[serde(default)]
+    order: Option<crate::types::IdOnly>,
 }
 
 #[cfg(test)]

@@ -174,20 +174,25 @@ fn persistent_failures_end_within_the_bound() {
 }
 
 #[test]
-fn create_object_is_not_resent_after_an_ambiguous_failure() {
+fn create_object_refused_before_acting_is_sent_again_once_looked_up() {
     let s = setup();
     s.short_waits(30.0, 5.0);
     let stemcell = s.stemcell();
+    // Dropped before the fake acted: the lookup by hostname finds nothing,
+    // so the guest is ordered again, once.
     s.env.fake.fail_next(
         Some("SoftLayer_Virtual_Guest::createObject"),
         1,
         Action::Drop,
     );
-    let e = s.err(
+    let r = s.ok(
         "create_vm",
         s.create_vm_args(&stemcell, s.env.dynamic_network()),
     );
-    assert!(e.message.contains("creating the guest"), "{e:?}");
-    assert_eq!(s.env.fake.count("SoftLayer_Virtual_Guest::createObject"), 1);
-    assert_eq!(s.guests(), 0);
+    assert_eq!(s.env.fake.count("SoftLayer_Virtual_Guest::createObject"), 2);
+    assert_eq!(s.env.fake.count("SoftLayer_Account::getVirtualGuests"), 1);
+    assert_eq!(
+        s.env.inventory().vms,
+        vec![r[0].as_str().unwrap().to_owned()]
+    );
 }

@@ -292,7 +292,7 @@ fn create_vm_honours_every_placement_property() {
     let props = json!({
         "hostname_prefix": "web", "domain": "corp.test", "datacenter": "dal10", "flavor_key_name": "B1_2X8X25",
         "hourly_billing_flag": false, "local_disk_flag": false, "dedicated_account_host_only_flag": true,
-        "dedicated_host_id": 4242, "max_network_speed": 100, "ssh_key": 11, "ssh_keys": [12],
+        "max_network_speed": 100, "ssh_key": 11, "ssh_keys": [12],
         "ephemeral_disk_size": 100, "tags": ["team:blue", "env:ci"]
     });
     let private_only = json!({"type": "dynamic", "cloud_properties": {"vlan_ids": ["1003"]}});
@@ -323,7 +323,7 @@ fn create_vm_honours_every_placement_property() {
     );
     assert_eq!(
         (g.hourly, g.local_disk, g.dedicated, g.dedicated_host_id),
-        (false, false, true, Some(4242))
+        (false, false, true, None)
     );
     assert_eq!((g.max_speed, g.ephemeral_gb), (100, 100));
     assert_eq!(g.ssh_key_ids, vec![11, 12]);
@@ -344,4 +344,23 @@ fn create_vm_honours_every_placement_property() {
         "{e:?}"
     );
     assert_eq!(s.guests(), 1);
+    // A dedicated host by id; with the account-only flag too it is refused
+    // by name (the Go CPI silently dropped the id).
+    let mut on_host = props.clone();
+    on_host["dedicated_account_host_only_flag"] = json!(false);
+    on_host["dedicated_host_id"] = json!(4242);
+    let r = s.ok(
+        "create_vm",
+        json!(["agent-10", stemcell, on_host, {"default": private_only}, [], {}]),
+    );
+    let id: u64 = r[0].as_str().unwrap().parse().unwrap();
+    let g = s.env.fake.with_state(|st| st.guests[&id].clone());
+    assert_eq!((g.dedicated, g.dedicated_host_id), (false, Some(4242)));
+    on_host["dedicated_account_host_only_flag"] = json!(true);
+    let e = s.err(
+        "create_vm",
+        json!(["agent-11", stemcell, on_host, {"default": private_only}, [], {}]),
+    );
+    assert!(e.message.contains("dedicated_host_id"), "{e:?}");
+    assert_eq!(s.guests(), 2, "nothing ordered");
 }

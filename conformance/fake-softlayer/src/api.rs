@@ -91,6 +91,15 @@ impl ApiError {
         }
     }
 
+    /// SoftLayer's throttling answer.
+    pub fn rate_limited() -> ApiError {
+        ApiError {
+            status: 429,
+            code: "SoftLayer_Exception_WebService_RateLimitExceeded".into(),
+            message: "Rate limit exceeded: too many requests for this account (injected).".into(),
+        }
+    }
+
     pub fn no_method(service: &str, method: &str) -> ApiError {
         ApiError {
             status: 404,

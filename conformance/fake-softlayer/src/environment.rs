@@ -5,7 +5,9 @@
 use crate::faults::Action;
 use crate::FakeSoftLayer;
 use base64::Engine;
-use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
+use harness::{
+    Chaos, ChaosCounts, CpiCommand, Environment, Fault, Inventory, RegistryEndpoint, Served,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +74,11 @@ impl SoftLayerEnvironment {
     ) -> Result<SoftLayerEnvironment, String> {
         let fake =
             FakeSoftLayer::start().map_err(|e| format!("starting the fake SoftLayer: {e}"))?;
+        // As on SoftLayer, a new guest provisions and a new volume is listed
+        // only after a few looks, so that every check (and the load mode's
+        // chaos) meets a guest still provisioning.
+        fake.set_provisioning_polls(2);
+        fake.set_volume_polls(1);
         let dir = tempfile::tempdir().map_err(|e| format!("making a temp dir: {e}"))?;
         let config_path = dir.path().join("cpi.json");
         let config = cpi_config(
@@ -321,6 +328,25 @@ impl Environment for SoftLayerEnvironment {
 
     fn clear_faults(&self) {
         self.fake.clear_faults();
+    }
+
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        self.fake.set_chaos(chaos);
+        true
+    }
+
+    fn chaos_counts(&self) -> ChaosCounts {
+        self.fake.chaos_counts()
+    }
+
+    fn served(&self) -> Option<Served> {
+        Some(Served {
+            requests: self.fake.served(),
+        })
+    }
+
+    fn reset_served(&self) {
+        self.fake.reset_served();
     }
 
     fn agent_config(&self) -> Option<Value> {

@@ -13,8 +13,14 @@ pub enum Action {
         code: String,
         message: String,
     },
-    /// Closes the connection without an answer.
+    /// Closes the connection without an answer, before the fake acts.
     Drop,
+    /// The fake acts (the guest is made, the order placed), then closes the
+    /// connection without an answer: the answer is lost.
+    LoseAnswer,
+    /// The fake acts and starts the answer (status, headers, half the
+    /// body), then closes the connection.
+    CutBody,
 }
 
 impl Action {
@@ -24,6 +30,17 @@ impl Action {
             status: 503,
             code: "SoftLayer_Exception_WebService_ServiceUnavailable".into(),
             message: "Service Unavailable (injected)".into(),
+        }
+    }
+
+    /// SoftLayer's rate limit: HTTP 429 with
+    /// `SoftLayer_Exception_WebService_RateLimitExceeded`.
+    pub fn rate_limited() -> Action {
+        let e = crate::api::ApiError::rate_limited();
+        Action::Error {
+            status: e.status,
+            code: e.code,
+            message: e.message,
         }
     }
 

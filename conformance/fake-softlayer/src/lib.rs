@@ -5,6 +5,7 @@
 //! ([`start_environment`]) or standalone (`fake-softlayer --listen ADDR`).
 
 pub mod api;
+pub mod chaos;
 mod environment;
 pub mod faults;
 pub mod query;
@@ -172,6 +173,30 @@ impl FakeSoftLayer {
 
     pub fn clear_faults(&self) {
         self.with_state(|s| s.faults.clear());
+    }
+
+    /// Turns random faults on or off (the load mode's chaos).
+    pub fn set_chaos(&self, chaos: Option<harness::Chaos>) {
+        self.with_state(|s| s.chaos = chaos.map(chaos::ChaosState::new));
+    }
+
+    /// What chaos counted since it was last turned on.
+    pub fn chaos_counts(&self) -> harness::ChaosCounts {
+        self.with_state(|s| {
+            s.chaos
+                .as_ref()
+                .map(|c| c.counts.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// API requests served since the last [`reset_served`](Self::reset_served).
+    pub fn served(&self) -> Vec<(String, Duration)> {
+        self.with_state(|s| s.served.clone())
+    }
+
+    pub fn reset_served(&self) {
+        self.with_state(|s| s.served.clear());
     }
 
     /// Every call so far, as `Service::method`.

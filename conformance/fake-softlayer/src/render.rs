@@ -13,6 +13,7 @@ pub enum Kind {
     Snapshot,
     Template,
     Vlan,
+    Subnet,
     /// Anything else: masks keep what they name, no relational split.
     Plain,
 }
@@ -46,6 +47,7 @@ impl Kind {
             Kind::Snapshot => &["parentVolume"],
             Kind::Template => &["children", "blockDevices", "status", "transaction"],
             Kind::Vlan => &["primaryRouter", "subnets"],
+            Kind::Subnet => &["networkVlan"],
             Kind::Plain => &[],
         }
     }
@@ -163,6 +165,16 @@ fn subnet(state: &State, vlan: u64) -> Value {
     }
 }
 
+/// A VLAN's primary subnet as `SoftLayer_Network_Subnet::getObject`
+/// answers it, with its VLAN.
+pub fn subnet_object(state: &State, v: &Vlan) -> Value {
+    let mut s = subnet(state, v.id);
+    s["addressSpace"] = json!(v.space);
+    s["networkVlanId"] = json!(v.id);
+    s["networkVlan"] = json!({"id": v.id, "networkSpace": v.space});
+    s
+}
+
 pub fn vlan(state: &State, v: &Vlan) -> Value {
     json!({
         "id": v.id,
@@ -249,7 +261,7 @@ pub fn volume(state: &State, v: &Volume) -> Value {
         "guestId": Value::Null,
         "hardwareId": Value::Null,
         "hostId": Value::Null,
-        "billingItem": {"id": v.billing_item_id, "orderItem": {"order": {"id": v.order_id}}},
+        "billingItem": {"id": v.billing_item_id, "orderItem": {"order": {"id": v.order_id, "containerIdentifier": v.container_identifier}}},
         "storageType": {"keyName": storage_type(v)},
         "serviceResource": {"name": format!("stor-{}", v.datacenter), "datacenter": {"name": v.datacenter}},
         "allowedVirtualGuests": v.allowed_guests.iter().filter_map(|id| state.guests.get(id)).map(|g| json!({

@@ -4,6 +4,7 @@
 //! control API for standalone use (faults, provisioning, inventory).
 
 use crate::api::{ApiError, Call};
+use crate::chaos::Draw;
 use crate::faults::{Action, Rule};
 use crate::query::{self, Mask};
 use crate::services;
@@ -139,43 +140,123 @@ async fn handle(
         filter,
     };
 
-    let (fault, latency) = {
+    let started = std::time::Instant::now();
+    let route = call.route();
+    let (fault, draw, latency) = {
         let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
         if !authorised(&st, &headers) {
             return error(&ApiError::unauthorized());
         }
-        let route = call.route();
         st.calls.push(route.clone());
-        (st.faults.take(&route), st.faults.latency)
+        let fault = st.faults.take(&route);
+        let draw = match fault {
+            None => st.chaos.as_mut().and_then(|c| c.draw()),
+            Some(_) => None,
+        };
+        (fault, draw, st.faults.latency)
+    };
+    let served = |shared: &Shared| {
+        let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
+        st.served.push((route.clone(), started.elapsed()));
     };
     if let Some(l) = latency {
         tokio::time::sleep(l).await;
     }
-    match fault {
+    let after = match (fault, draw) {
         // Unwinding out of the handler ends the connection task: the client
         // sees the connection closed with no answer. `resume_unwind` skips
         // the panic hook, so nothing is printed.
-        Some(Action::Drop) => std::panic::resume_unwind(Box::new("connection dropped (injected)")),
-        Some(Action::Error {
-            status,
-            code,
-            message,
-        }) => {
+        (Some(Action::Drop), _) => {
+            served(&shared);
+            std::panic::resume_unwind(Box::new("connection dropped (injected)"))
+        }
+        (
+            Some(Action::Error {
+                status,
+                code,
+                message,
+            }),
+            _,
+        ) => {
+            served(&shared);
             return error(&ApiError {
                 status,
                 code,
                 message,
             });
         }
-        None => {}
-    }
-    let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
-    match services::dispatch(&mut st, &call) {
-        Ok(reply) => {
-            Json(query::project(&reply.value, reply.kind.relational(), &mask)).into_response()
+        (_, Some(Draw::Throttle)) => {
+            served(&shared);
+            return error(&ApiError::rate_limited());
         }
-        Err(e) => error(&e),
+        (_, Some(Draw::ServerError)) => {
+            // A gateway's 500, not SoftLayer's error body.
+            served(&shared);
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error (injected)",
+            )
+                .into_response();
+        }
+        (Some(Action::LoseAnswer), _) | (_, Some(Draw::LostAnswer)) => Some(Action::LoseAnswer),
+        (Some(Action::CutBody), _) | (_, Some(Draw::CutBody)) => Some(Action::CutBody),
+        (None, None) => None,
+    };
+    let response = {
+        let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
+        match services::dispatch(&mut st, &call) {
+            Ok(reply) => Ok(query::project(&reply.value, reply.kind.relational(), &mask)),
+            Err(e) => Err(e),
+        }
+    };
+    served(&shared);
+    match after {
+        Some(Action::LoseAnswer) => std::panic::resume_unwind(Box::new("answer lost (injected)")),
+        Some(Action::CutBody) => {
+            let (status, body) = match &response {
+                Ok(v) => (StatusCode::OK, v.clone()),
+                Err(e) => (
+                    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    e.body(),
+                ),
+            };
+            cut_body(status, &body)
+        }
+        _ => match response {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => error(&e),
+        },
     }
+}
+
+/// The answer's status, headers (with the whole length) and the first half
+/// of its body; then the stream fails and the connection is dropped.
+fn cut_body(status: StatusCode, body: &Value) -> Response {
+    let bytes = body.to_string().into_bytes();
+    let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+    // A pause after the first half, so that the head and that half are on
+    // the wire before the connection goes.
+    let stream = futures_util::stream::unfold(Some(half), |step| async move {
+        match step {
+            Some(half) => Some((Ok::<Bytes, std::io::Error>(half), None)),
+            None => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Some((Err(std::io::Error::other("body cut (injected)")), None))
+            }
+        }
+    });
+    let mut resp = Response::new(axum::body::Body::from_stream(stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        "content-length",
+        axum::http::HeaderValue::from(bytes.len() as u64),
+    );
+    resp
 }
 
 /// `POST /_fake/fault {"route", "skip", "times", "status", "code", "message" | "drop": true}`,
@@ -190,6 +271,10 @@ fn control(shared: &Shared, path: &str, body: &[u8]) -> Response {
         "/_fake/fault" => {
             let action = if req["drop"].as_bool() == Some(true) {
                 Action::Drop
+            } else if req["lose_answer"].as_bool() == Some(true) {
+                Action::LoseAnswer
+            } else if req["cut_body"].as_bool() == Some(true) {
+                Action::CutBody
             } else {
                 Action::Error {
                     status: req["status"].as_u64().unwrap_or(503) as u16,
@@ -206,6 +291,11 @@ fn control(shared: &Shared, path: &str, body: &[u8]) -> Response {
         }
         "/_fake/latency" => st.faults.latency = Some(Duration::from_millis(req["ms"].as_u64().unwrap_or(0))),
         "/_fake/clear" => st.faults.clear(),
+        "/_fake/chaos" => match crate::chaos::from_json(&req) {
+            Ok(c) if req.is_object() => st.chaos = Some(crate::chaos::ChaosState::new(c)),
+            Ok(_) => st.chaos = None,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("bad chaos: {e}")).into_response(),
+        },
         "/_fake/provisioning" => {
             if let Some(p) = req["polls"].as_u64() {
                 st.provisioning_polls = p as u32;

@@ -111,6 +111,10 @@ pub struct Guest {
     pub allowed_host: Option<AllowedHost>,
     pub reboots: u32,
     pub power_on: bool,
+    /// OS reloads done (`reloadOperatingSystem`).
+    pub os_reloads: u32,
+    /// The provision date before the running OS reload.
+    pub previous_provision: Option<SystemTime>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +131,8 @@ pub struct Volume {
     pub target_ip: String,
     pub notes: Option<String>,
     pub order_id: u64,
+    /// The order container's `containerIdentifier`, as the orderer set it.
+    pub container_identifier: Option<String>,
     pub billing_item_id: u64,
     pub allowed_guests: BTreeSet<u64>,
     pub created: SystemTime,
@@ -177,6 +183,10 @@ pub struct State {
     pub faults: Faults,
     /// Every request as `Service::method`, in order.
     pub calls: Vec<String>,
+    /// Random faults for the load mode, while on.
+    pub chaos: Option<crate::chaos::ChaosState>,
+    /// API requests served since the last reset: route and the fake's time.
+    pub served: Vec<(String, std::time::Duration)>,
 }
 
 impl State {
@@ -214,6 +224,8 @@ impl State {
             ),
             faults: Faults::default(),
             calls: Vec::new(),
+            chaos: None,
+            served: Vec::new(),
         };
         for (id, number, space, dc, prefix) in [
             (1_001, 1101, "PRIVATE", "lon02", "10.112.10"),

@@ -46,7 +46,10 @@ async fn admit(
     }
     match fault {
         // As in the REST side: unwinding closes the connection unanswered.
-        Some(Action::Drop) => std::panic::resume_unwind(Box::new("connection dropped (injected)")),
+        // (Object storage acts out lost answers and cut bodies as drops.)
+        Some(Action::Drop | Action::LoseAnswer | Action::CutBody) => {
+            std::panic::resume_unwind(Box::new("connection dropped (injected)"))
+        }
         Some(Action::Error {
             status: s, message, ..
         }) => Some(status(

@@ -71,3 +71,92 @@ where
     }
     out
 }
+
+/// Lost answers and cut bodies come after the fake acted; chaos throttles
+/// with SoftLayer's rate-limit answer and counts what it did.
+#[test]
+fn lost_answers_cut_bodies_and_chaos() {
+    use fake_softlayer::Action;
+    let fake = FakeSoftLayer::start().unwrap();
+    let api = fake.endpoint();
+    let (_, gid) = fake.seeded_template();
+    let template = json!({"parameters": [{"hostname": "h1", "domain": "d.test", "datacenter": {"name": "lon02"},
+        "startCpus": 1, "maxMemory": 1024, "blockDeviceTemplateGroup": {"globalIdentifier": gid}}]});
+    rt().block_on(async {
+        let http = reqwest::Client::new();
+        let create = || {
+            http.post(format!("{api}/SoftLayer_Virtual_Guest.json"))
+                .basic_auth(
+                    fake_softlayer::DEFAULT_USERNAME,
+                    Some(fake_softlayer::DEFAULT_API_KEY),
+                )
+                .json(&template)
+                .send()
+        };
+        fake.fail_next(None, 1, Action::LoseAnswer);
+        assert!(create().await.is_err(), "no answer");
+        assert_eq!(
+            fake.with_state(|s| s.guests.len()),
+            1,
+            "but the guest was made"
+        );
+
+        fake.fail_next(None, 1, Action::CutBody);
+        let r = create().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.bytes().await.is_err(), "the body is cut short");
+        assert_eq!(fake.with_state(|s| s.guests.len()), 2);
+
+        fake.set_chaos(Some(harness::Chaos::throttling(1.0, 1)));
+        let r = create().await.unwrap();
+        assert_eq!(r.status(), 429);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["code"],
+            "SoftLayer_Exception_WebService_RateLimitExceeded"
+        );
+        assert_eq!(
+            fake.with_state(|s| s.guests.len()),
+            2,
+            "throttled before acting"
+        );
+        let counts = fake.chaos_counts();
+        assert_eq!((counts.requests, counts.throttled), (1, 1));
+        fake.set_chaos(None);
+        assert!(fake
+            .served()
+            .iter()
+            .all(|(route, _)| route == "SoftLayer_Virtual_Guest::createObject"));
+        assert_eq!(fake.served().len(), 3);
+    });
+}
+
+/// A guest in its provisioning transaction cannot be deleted; its billing
+/// item can be cancelled.
+#[test]
+fn delete_is_refused_while_provisioning() {
+    let fake = FakeSoftLayer::start().unwrap();
+    fake.set_provisioning_polls(5);
+    let (_, gid) = fake.seeded_template();
+    let api = fake.endpoint();
+    rt().block_on(async {
+        let http = reqwest::Client::new();
+        let auth = |r: reqwest::RequestBuilder| {
+            r.basic_auth(fake_softlayer::DEFAULT_USERNAME, Some(fake_softlayer::DEFAULT_API_KEY))
+        };
+        let g: Value = auth(http.post(format!("{api}/SoftLayer_Virtual_Guest.json")))
+            .json(&json!({"parameters": [{"hostname": "h1", "domain": "d.test", "datacenter": {"name": "lon02"},
+                "startCpus": 1, "maxMemory": 1024, "blockDeviceTemplateGroup": {"globalIdentifier": gid}}]}))
+            .send().await.unwrap().json().await.unwrap();
+        let id = g["id"].as_u64().unwrap();
+        let r = auth(http.delete(format!("{api}/SoftLayer_Virtual_Guest/{id}.json"))).send().await.unwrap();
+        assert_eq!(r.status(), 500);
+        let body: Value = r.json().await.unwrap();
+        assert!(body["code"].as_str().unwrap().contains("BlockingOperationInProgress"), "{body}");
+        let item = g["billingItem"]["id"].as_u64();
+        let item = item.unwrap_or_else(|| fake.with_state(|s| s.guests[&id].billing_item_id));
+        let r = auth(http.get(format!("{api}/SoftLayer_Billing_Item/{item}/cancelService.json"))).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(fake.with_state(|s| s.guests.len()), 0);
+    });
+}

@@ -35,6 +35,14 @@ pub fn account(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
                 .collect();
             Ok(Reply::of(Kind::Volume, Value::Array(filtered(call, all))))
         }
+        "getSshKeys" => {
+            let all = state
+                .ssh_keys
+                .values()
+                .map(|k| json!({"id": k.id, "label": k.label, "key": k.key, "fingerprint": fingerprint(&k.key)}))
+                .collect();
+            Ok(Reply::plain(Value::Array(filtered(call, all))))
+        }
         "getVirtualGuests" => {
             let all = state
                 .guests
@@ -48,6 +56,60 @@ pub fn account(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
             Ok(Reply::of(Kind::Template, Value::Array(filtered(call, all))))
         }
         other => Err(ApiError::no_method("SoftLayer_Account", other)),
+    }
+}
+
+/// A stand-in for the key's MD5 fingerprint: stable, derived from the key.
+pub fn fingerprint(key: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.trim().hash(&mut h);
+    let v = h.finish().to_be_bytes();
+    v.iter()
+        .chain(v.iter())
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `SoftLayer_Security_Ssh_Key`: `createObject` (a key and its label) and
+/// `getObject`.
+pub fn ssh_key(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    match call.method.as_str() {
+        "createObject" => {
+            let t = call.param(0);
+            let key = t["key"]
+                .as_str()
+                .filter(|k| k.starts_with("ssh-"))
+                .ok_or_else(|| ApiError::public("Property 'key' must be an SSH public key."))?;
+            if state.ssh_keys.values().any(|k| k.key.trim() == key.trim()) {
+                return Err(ApiError::public("SSH key already exists on this account."));
+            }
+            let id = state.next_id();
+            let label = t["label"].as_str().unwrap_or_default().to_owned();
+            state.ssh_keys.insert(
+                id,
+                crate::state::SshKey {
+                    id,
+                    label: label.clone(),
+                    key: key.to_owned(),
+                },
+            );
+            Ok(Reply::plain(
+                json!({"id": id, "label": label, "key": key, "fingerprint": fingerprint(key)}),
+            ))
+        }
+        "getObject" => {
+            let id = call.need_id()?;
+            let k = state
+                .ssh_keys
+                .get(&id)
+                .ok_or_else(|| ApiError::not_found("SoftLayer_Security_Ssh_Key", id))?;
+            Ok(Reply::plain(
+                json!({"id": k.id, "label": k.label, "key": k.key, "fingerprint": fingerprint(&k.key)}),
+            ))
+        }
+        other => Err(ApiError::no_method("SoftLayer_Security_Ssh_Key", other)),
     }
 }
 
@@ -102,6 +164,22 @@ pub fn vlan(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
         .get(&id)
         .ok_or_else(|| ApiError::not_found("SoftLayer_Network_Vlan", id))?;
     Ok(Reply::of(Kind::Vlan, render::vlan(state, v)))
+}
+
+pub fn subnet(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
+    if call.method != "getObject" {
+        return Err(ApiError::no_method(
+            "SoftLayer_Network_Subnet",
+            &call.method,
+        ));
+    }
+    let id = call.need_id()?;
+    let v = state
+        .vlans
+        .values()
+        .find(|v| v.subnet_id == id)
+        .ok_or_else(|| ApiError::not_found("SoftLayer_Network_Subnet", id))?;
+    Ok(Reply::of(Kind::Subnet, render::subnet_object(state, v)))
 }
 
 pub fn template(state: &mut State, call: &Call) -> Result<Reply, ApiError> {

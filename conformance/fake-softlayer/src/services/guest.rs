@@ -26,6 +26,15 @@ pub fn handle(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
             ))
         }
         "deleteObject" => {
+            // As on SoftLayer: a guest in its provisioning transaction cannot
+            // be deleted (its billing item can be cancelled).
+            let g = &state.guests[&id];
+            let failed = g.outcome == Outcome::Fails && g.polls_left == 0;
+            if g.provisioned.is_none() && !failed {
+                return Err(ApiError::blocking(format!(
+                    "Cannot delete guest {id}: a provisioning transaction is in progress."
+                )));
+            }
             state.remove_guest(id);
             Ok(Reply::plain(json!(true)))
         }
@@ -38,6 +47,18 @@ pub fn handle(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
             }
             g.reboots += 1;
             g.power_on = true;
+            Ok(Reply::plain(json!(true)))
+        }
+        "reloadOperatingSystem" => reload(state, id, call),
+        "editObject" => {
+            let t = call.param(0);
+            let g = state.guests.get_mut(&id).expect("checked above");
+            if let Some(h) = text(t, "hostname") {
+                g.hostname = h.to_owned();
+            }
+            if let Some(d) = text(t, "domain") {
+                g.domain = d.to_owned();
+            }
             Ok(Reply::plain(json!(true)))
         }
         "setTags" => {
@@ -101,9 +122,51 @@ fn poll(state: &mut State, id: u64) {
         g.polls_left -= 1;
     }
     if g.polls_left == 0 && g.outcome == Outcome::Ready {
-        g.provisioned = Some(SystemTime::now());
+        // An OS reload's provision date is a later second than the first's.
+        let now = SystemTime::now();
+        g.provisioned = Some(match g.previous_provision.take() {
+            Some(before) => now.max(before + std::time::Duration::from_secs(1)),
+            None => now,
+        });
         g.power_on = true;
     }
+}
+
+/// `reloadOperatingSystem("FORCE", {imageTemplateId, sshKeyIds})`: the
+/// guest gets the template's image, reprovisioning (a transaction, no
+/// provision date) for the configured polls, at least one.
+fn reload(state: &mut State, id: u64, call: &Call) -> Result<Reply, ApiError> {
+    if call.param(0).as_str() != Some("FORCE") {
+        return Err(ApiError::public(
+            "reloadOperatingSystem: pass the token 'FORCE' to reload without a confirmation.",
+        ));
+    }
+    let config = call.param(1);
+    let template = as_u64(&config["imageTemplateId"])
+        .ok_or_else(|| ApiError::public("reloadOperatingSystem: imageTemplateId must be set."))?;
+    let gid = state
+        .templates
+        .get(&template)
+        .map(|t| t.global_identifier.clone())
+        .ok_or_else(|| ApiError::public(format!("Image template {template} was not found.")))?;
+    let polls = state.provisioning_polls.max(1);
+    let g = state.guests.get_mut(&id).expect("caller checked");
+    if g.provisioned.is_none() {
+        return Err(ApiError::blocking(format!(
+            "Cannot reload guest {id}: a transaction is in progress."
+        )));
+    }
+    g.template_gid = gid;
+    g.previous_provision = g.provisioned;
+    if let Some(keys) = config["sshKeyIds"].as_array() {
+        g.ssh_key_ids = keys.iter().filter_map(as_u64).collect();
+    }
+    g.provisioned = None;
+    g.power_on = false;
+    g.polls_left = polls;
+    g.outcome = Outcome::Ready;
+    g.os_reloads += 1;
+    Ok(Reply::plain(json!("1")))
 }
 
 fn text<'a>(t: &'a Value, key: &str) -> Option<&'a str> {
@@ -238,6 +301,8 @@ fn create(state: &mut State, t: &Value) -> Result<Reply, ApiError> {
         allowed_host: None,
         reboots: 0,
         power_on: polls == 0 && outcome == Outcome::Ready,
+        os_reloads: 0,
+        previous_provision: None,
     };
     state.guests.insert(id, guest);
     Ok(Reply::of(

@@ -23,6 +23,8 @@ pub fn dispatch(state: &mut State, call: &Call) -> Result<Reply, ApiError> {
         "SoftLayer_Billing_Item" => account::billing_item(state, call),
         "SoftLayer_Location_Datacenter" => account::datacenter(state, call),
         "SoftLayer_Network_Vlan" => account::vlan(state, call),
+        "SoftLayer_Network_Subnet" => account::subnet(state, call),
+        "SoftLayer_Security_Ssh_Key" => account::ssh_key(state, call),
         "SoftLayer_Virtual_Guest_Block_Device_Template_Group" => account::template(state, call),
         other => Err(ApiError {
             status: 404,

@@ -176,6 +176,7 @@ fn new_volume(state: &mut State, order: &Value, size: u64, place: bool) -> Resul
             target_ip: format!("10.2.{}.{}", lun / 250, lun % 250 + 1),
             notes: None,
             order_id,
+            container_identifier: order["containerIdentifier"].as_str().map(str::to_owned),
             billing_item_id: billing,
             allowed_guests: BTreeSet::new(),
             created: SystemTime::now(),
