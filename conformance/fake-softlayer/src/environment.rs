@@ -51,7 +51,7 @@ pub fn cpi_config(
             "swift_endpoint": swift_endpoint,
             "swift_username": swift_username,
             "swift_segment_size": 262_144,
-            "timeouts": {"vm_ready": 30, "disk_ready": 30, "stemcell_ready": 30, "api_retry": 5, "request": 10, "poll_max": 0.2}
+            "timeouts": {"vm_ready": 30, "disk_ready": 30, "stemcell_ready": 30, "api_retry": 5, "request": 10, "poll_max": 0.05}
         },
         "registry": {
             "user": registry.username, "password": registry.password, "address": registry.host,
