@@ -74,7 +74,7 @@ fuzz: build
 	@echo "make fuzz: $(FUZZ_SECONDS) s per target, seed $(FUZZ_SEED)"
 	BOSH_FUZZ_SECONDS=$(FUZZ_SECONDS) BOSH_FUZZ_SEED=$(FUZZ_SEED) \
 	  $(CARGO) test $(FUZZ_PACKAGES) --test 'fuzz_*' -- fuzz_ --nocapture --test-threads=1 2>&1 \
-	  | grep -E '^(fuzz |test result: FAILED|thread .* panicked)|failed:|saved to' ; \
+	  | grep -oE 'fuzz [a-z_]+: .*|test result: FAILED.*|panicked at .*|failed: .*|saved to .*' ; \
 	  test $${PIPESTATUS[0]} -eq 0
 
 fmt:
