@@ -27,11 +27,13 @@ const DEFAULT_MAX_RETRIES: u32 = 8;
 pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients> {
     let aws = config.aws();
     let region = config.region();
-    // The SDK retries throttling (RequestLimitExceeded), 5xx and dropped
-    // connections itself, with exponential backoff, this many times.
-    let retry = RetryConfig::standard()
-        .with_max_attempts(aws.max_retries.unwrap_or(DEFAULT_MAX_RETRIES) + 1)
-        .with_max_backoff(Duration::from_secs(20));
+    // The SDK's own retries are off: they would re-send creates that are
+    // not idempotent after a lost answer, and multiply with the CPI's
+    // waits. Every request is retried in one place instead
+    // (`errors::call`, `create::once`), `max_retries` times for server
+    // errors and dropped connections, to a deadline for throttling.
+    crate::errors::set_max_retries(aws.max_retries.unwrap_or(DEFAULT_MAX_RETRIES));
+    let retry = RetryConfig::disabled();
     // Nobody times a CPI call out: bound every attempt ourselves.
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
