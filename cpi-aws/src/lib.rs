@@ -14,6 +14,7 @@ pub mod instance_types;
 pub mod launch;
 pub mod network;
 pub mod props;
+pub mod reference;
 pub mod snapshot;
 pub mod stemcell;
 pub mod vm;

@@ -14,10 +14,14 @@ use serde_json::json;
 impl cpi::Vms for Aws {
     async fn create_vm(&self, args: CreateVm) -> Result<CreatedVm> {
         let props: VmProps = cpi::typed("create_vm: cloud_properties", &args.cloud_properties)?;
-        for key in props.unsupported_keys() {
-            tracing::warn!(
-                "create_vm: cloud_properties.{key} is not supported by this CPI and is ignored"
-            );
+        if let Some(key) = props.unsupported_keys().first() {
+            return Err(Error::cpi(format!(
+                "create_vm: cloud_properties.{key}: {} is not supported by this CPI",
+                args.cloud_properties
+                    .get(*key)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            )));
         }
         let instance_type = props
             .instance_type
