@@ -189,6 +189,9 @@ impl Aws {
             .await
             .map_err(fail)?;
         }
+        network::advertise_routes(ec2, &id, &props.advertised_routes)
+            .await
+            .map_err(fail)?;
         if let Some(vip) = &plan.vip {
             network::associate_vip(ec2, &id, vip).await.map_err(fail)?;
         }

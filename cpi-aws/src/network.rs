@@ -291,3 +291,61 @@ pub async fn disassociate_addresses(ec2: &Client, instance: &str) -> Result<()> 
     }
     Ok(())
 }
+
+/// Points each advertised route at the instance, as the Ruby CPI does: a
+/// route for the destination already in the table is replaced, else one is
+/// created. Both are idempotent for a retry.
+pub async fn advertise_routes(
+    ec2: &Client,
+    instance: &str,
+    routes: &[crate::props::AdvertisedRoute],
+) -> Result<()> {
+    for r in routes {
+        let key = "cloud_properties.advertised_routes";
+        let out = send!(
+            "DescribeRouteTables",
+            ec2.describe_route_tables().route_table_ids(&r.table_id)
+        )
+        .await;
+        let out = match out {
+            Err(e) if is_not_found(&e) => {
+                return Err(Error::cpi(format!(
+                    "create_vm: {key}: route table '{}' not found",
+                    r.table_id
+                )))
+            }
+            other => other?,
+        };
+        let table = out.route_tables().first().ok_or_else(|| {
+            Error::cpi(format!(
+                "create_vm: {key}: route table '{}' not found",
+                r.table_id
+            ))
+        })?;
+        let exists = table
+            .routes()
+            .iter()
+            .any(|x| x.destination_cidr_block() == Some(r.destination.as_str()));
+        if exists {
+            send!(
+                "ReplaceRoute",
+                ec2.replace_route()
+                    .route_table_id(&r.table_id)
+                    .destination_cidr_block(&r.destination)
+                    .instance_id(instance)
+            )
+            .await?;
+        } else {
+            send!(
+                "CreateRoute",
+                ec2.create_route()
+                    .route_table_id(&r.table_id)
+                    .destination_cidr_block(&r.destination)
+                    .instance_id(instance)
+            )
+            .await
+            .map_err(|e| e.context(format!("{key}: {} in {}", r.destination, r.table_id)))?;
+        }
+    }
+    Ok(())
+}

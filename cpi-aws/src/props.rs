@@ -47,8 +47,22 @@ pub struct VmProps {
     pub elbs: Option<Value>,
     #[serde(default)]
     pub lb_target_groups: Option<Value>,
-    #[serde(default)]
-    pub advertised_routes: Option<Value>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub advertised_routes: Vec<AdvertisedRoute>,
+}
+
+/// A route pointed at the VM: `destination` (a CIDR) in route table
+/// `table_id` of the VM's VPC.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdvertisedRoute {
+    pub table_id: String,
+    pub destination: String,
+}
+
+fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Every VM `cloud_properties` key read (nested ones as `a.b`): the
@@ -82,7 +96,8 @@ pub const VM_KEYS: &[&str] = &[
     "spot_ondemand_fallback",
     "elbs",
     "lb_target_groups",
-    "advertised_routes",
+    "advertised_routes.table_id",
+    "advertised_routes.destination",
 ];
 
 impl VmProps {
@@ -101,7 +116,6 @@ impl VmProps {
             ("spot_ondemand_fallback", &self.spot_ondemand_fallback),
             ("elbs", &self.elbs),
             ("lb_target_groups", &self.lb_target_groups),
-            ("advertised_routes", &self.advertised_routes),
         ] {
             if set(value) {
                 v.push(key);

@@ -308,11 +308,18 @@ pub const VM_CLOUD_PROPERTIES: &[Key] = &[
         "refused by name when not empty (tests/create_vm_options.rs)",
     ),
     key(
-        "advertised_routes",
-        "list of {table_id, destination}",
-        "[]",
-        "Routes pointed at the VM.",
-        "refused by name when not empty (tests/create_vm_options.rs)",
+        "advertised_routes.table_id",
+        "string",
+        "none",
+        "With `destination`: a route table of the VM's VPC; a missing one is refused by key and id.",
+        "implemented (tests/create_vm_options.rs, read back)",
+    ),
+    key(
+        "advertised_routes.destination",
+        "CIDR",
+        "none",
+        "The route (replaced when the table has it, else created) pointed at the VM once it runs.",
+        "implemented (tests/create_vm_options.rs, read back)",
     ),
 ];
 
@@ -472,6 +479,12 @@ mod tests {
         let mut props = serde_json::Map::new();
         for k in crate::props::VM_KEYS {
             match k.split_once('.') {
+                Some(("advertised_routes", inner)) => {
+                    let o = props
+                        .entry("advertised_routes")
+                        .or_insert_with(|| json!([{}]));
+                    o[0][inner] = json!("x");
+                }
                 Some((outer, inner)) => {
                     let o = props.entry(outer).or_insert_with(|| json!({}));
                     o[inner] = json!(null);

@@ -4,7 +4,7 @@
 mod common;
 
 use harness::{Environment, Fault};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn vip_security_groups_tags_and_root_disk_reach_the_cloud() {
@@ -266,5 +266,77 @@ fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made(
         ],
     );
     f.ok("delete_vm", vec![r[0].clone()]);
+    common::assert_nothing_left(&before, &f.env.inventory());
+}
+
+#[test]
+fn advertised_routes_point_at_the_vm_and_a_missing_table_is_named() {
+    let Some(f) = common::fixture() else { return };
+    let stemcell = f.light_stemcell();
+    let before = f.env.inventory();
+    let ec2 = f.env.inspector().client().clone();
+    let vpc = f.env.seed().vpc.clone();
+    let table = f.env.inspector().block_on(async {
+        let t = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap();
+        t.route_table()
+            .unwrap()
+            .route_table_id()
+            .unwrap()
+            .to_owned()
+    });
+    let route_target = |dest: &str| {
+        f.env.inspector().block_on(async {
+            let out = ec2
+                .describe_route_tables()
+                .route_table_ids(&table)
+                .send()
+                .await
+                .unwrap();
+            out.route_tables()[0]
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some(dest))
+                .and_then(|r| r.instance_id().map(str::to_owned))
+        })
+    };
+    let create = |n: u8, routes: Value| {
+        let mut props = f.env.vm_cloud_properties();
+        props["advertised_routes"] = routes;
+        f.call(
+            "create_vm",
+            vec![
+                json!("agent-nat"),
+                json!(stemcell),
+                props,
+                json!({"default": f.env.manual_network(n)}),
+                json!([]),
+                json!({}),
+            ],
+        )
+    };
+    let routes = json!([{"table_id": table, "destination": "10.9.0.0/16"}]);
+    let a = create(1, routes.clone()).result[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(route_target("10.9.0.0/16").as_deref(), Some(a.as_str()));
+    // A second VM advertising the same destination takes the route over.
+    let b = create(2, routes).result[0].as_str().unwrap().to_owned();
+    assert_eq!(route_target("10.9.0.0/16").as_deref(), Some(b.as_str()));
+
+    let before_bad = f.env.inventory();
+    let r = create(
+        3,
+        json!([{"table_id": "rtb-0123456789abcdef0", "destination": "10.8.0.0/16"}]),
+    );
+    let e = r.error.expect("a missing route table fails create_vm");
+    assert!(
+        e.message.contains("advertised_routes") && e.message.contains("rtb-0123456789abcdef0"),
+        "{}",
+        e.message
+    );
+    common::assert_nothing_left(&before_bad, &f.env.inventory());
+    f.ok("delete_vm", vec![json!(a)]);
+    f.ok("delete_vm", vec![json!(b)]);
     common::assert_nothing_left(&before, &f.env.inventory());
 }

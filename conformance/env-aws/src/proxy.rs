@@ -381,6 +381,15 @@ fn handle(client: TcpStream, upstream_port: u16, faults: &Mutex<Faults>) -> std:
         std::thread::sleep(d);
     }
     let mut client = client;
+    // Recorded before the answer goes out, so that a caller that has its
+    // answer finds the request in `served()`.
+    let record = |faults: &Mutex<Faults>| {
+        faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .served
+            .push((format!("ec2:{action}"), started.elapsed()));
+    };
     let result = match act {
         Act::Drop => {
             let _ = client.shutdown(Shutdown::Both);
@@ -396,6 +405,7 @@ fn handle(client: TcpStream, upstream_port: u16, faults: &Mutex<Faults>) -> std:
             up.flush()?;
             let mut answer = Vec::new();
             up.read_to_end(&mut answer)?;
+            record(faults);
             match act {
                 Act::ForwardThen(Effect::LoseAnswer) => {
                     let _ = client.shutdown(Shutdown::Both);
@@ -420,11 +430,6 @@ fn handle(client: TcpStream, upstream_port: u16, faults: &Mutex<Faults>) -> std:
             }
         }
     };
-    faults
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .served
-        .push((format!("ec2:{action}"), started.elapsed()));
     result
 }
 
