@@ -4,6 +4,10 @@
 //! IMDSv2), optionally assuming `role_arn`; endpoints overridable for tests.
 
 use crate::config::{endpoint_url, Config, CredentialsSource};
+// The alias names the type aws-config takes; its new home (aws-runtime) is
+// not a dependency of ours.
+#[allow(deprecated)]
+use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -27,11 +31,13 @@ const DEFAULT_MAX_RETRIES: u32 = 8;
 pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients> {
     let aws = config.aws();
     let region = config.region();
-    // The SDK retries throttling (RequestLimitExceeded), 5xx and dropped
-    // connections itself, with exponential backoff, this many times.
-    let retry = RetryConfig::standard()
-        .with_max_attempts(aws.max_retries.unwrap_or(DEFAULT_MAX_RETRIES) + 1)
-        .with_max_backoff(Duration::from_secs(20));
+    // The SDK's own retries are off: they would re-send creates that are
+    // not idempotent after a lost answer, and multiply with the CPI's
+    // waits. Every request is retried in one place instead
+    // (`errors::call`, `create::once`), `max_retries` times for server
+    // errors and dropped connections, to a deadline for throttling.
+    crate::errors::set_max_retries(aws.max_retries.unwrap_or(DEFAULT_MAX_RETRIES));
+    let retry = RetryConfig::disabled();
     // Nobody times a CPI call out: bound every attempt ourselves.
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -59,8 +65,21 @@ pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients>
             .map(|s| s.expose().to_owned())
             .unwrap_or_default();
         let token = aws.session_token.as_ref().map(|s| s.expose().to_owned());
-        loader =
-            loader.credentials_provider(Credentials::new(key, secret, token, None, "cpi.json"));
+        loader = loader
+            .credentials_provider(Credentials::new(key, secret, token, None, "cpi.json"))
+            // The keys and the region are in the config: nothing to find in
+            // ~/.aws/config or ~/.aws/credentials, and no reason to read
+            // them (with a region and keys given, no IMDS probe is made
+            // either). `env_or_profile` keeps the whole default chain.
+            .profile_files(
+                #[allow(deprecated)]
+                // An empty in-memory file: the set may not be empty.
+                ProfileFiles::builder()
+                    .include_default_config_file(false)
+                    .include_default_credentials_file(false)
+                    .with_contents(ProfileFileKind::Config, "")
+                    .build(),
+            );
     }
     let mut shared: SdkConfig = loader.load().await;
     if let Some(role) = aws.role_arn.as_deref().filter(|r| !r.is_empty()) {

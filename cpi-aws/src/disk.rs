@@ -1,7 +1,8 @@
 //! Persistent disks: EBS volumes in the VM's zone, attached at the first
 //! free `/dev/sd[f-p]`, with the hint the agent resolves on Xen and Nitro.
 
-use crate::cloud::{tag_spec, tags, Aws};
+use crate::cloud::{tags, Aws};
+use crate::create;
 use crate::errors::{is_not_found, retry_on, sdk};
 use crate::props::{gib, tag_pairs, DiskProps};
 use crate::{instance, instance_types};
@@ -21,13 +22,7 @@ const DEVICES: &[&str] = &[
 
 /// The volume, or None when EC2 does not know it.
 pub async fn find(ec2: &Client, id: &str) -> Result<Option<Volume>> {
-    match ec2
-        .describe_volumes()
-        .volume_ids(id)
-        .send()
-        .await
-        .map_err(sdk("DescribeVolumes"))
-    {
+    match send!("DescribeVolumes", ec2.describe_volumes().volume_ids(id)).await {
         Ok(out) => Ok(out
             .volumes()
             .iter()
@@ -97,6 +92,7 @@ impl cpi::Disks for Aws {
             .kms_key_arn
             .clone()
             .or_else(|| self.config.aws().kms_key_arn.clone());
+        let token = create::token();
         let mut req = ec2
             .create_volume()
             .size(gib(args.size_mb))
@@ -105,22 +101,38 @@ impl cpi::Disks for Aws {
             .set_iops(props.iops)
             .set_throughput(props.throughput)
             .encrypted(encrypted)
-            .client_token(uuid::Uuid::new_v4().to_string());
+            .client_token(&token)
+            .tag_specifications(create::tagged(
+                ResourceType::Volume,
+                &tag_pairs(&props.tags),
+                &token,
+            ));
         if encrypted {
             req = req.set_kms_key_id(kms);
         }
-        if let Some(spec) = tag_spec(ResourceType::Volume, &tag_pairs(&props.tags)) {
-            req = req.tag_specifications(spec);
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(sdk("CreateVolume"))
-            .map_err(|e| e.context("create_disk"))?;
-        let id = out
-            .volume_id()
-            .ok_or_else(|| Error::cloud("CreateVolume: the response has no volume id"))?
-            .to_owned();
+        let id = create::once(
+            "CreateVolume",
+            || async {
+                let out = req.clone().send().await.map_err(sdk("CreateVolume"))?;
+                out.volume_id()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::cloud("CreateVolume: the response has no volume id"))
+            },
+            || async {
+                let out = send!(
+                    "DescribeVolumes",
+                    ec2.describe_volumes().filters(create::token_filter(&token))
+                )
+                .await?;
+                Ok(out
+                    .volumes()
+                    .first()
+                    .and_then(|v| v.volume_id())
+                    .map(str::to_owned))
+            },
+        )
+        .await
+        .map_err(|e| e.context("create_disk"))?;
         let ready = wait_volume(ec2, &id, |v| match v.and_then(|v| v.state()) {
             Some(VolumeState::Available) => Ok(true),
             Some(VolumeState::Error) => Err(Error::cloud(format!("volume {id} failed to create"))),
@@ -128,7 +140,7 @@ impl cpi::Disks for Aws {
         })
         .await;
         if let Err(e) = ready {
-            let _ = ec2.delete_volume().volume_id(&id).send().await;
+            let _ = send!("DeleteVolume", ec2.delete_volume().volume_id(&id)).await;
             return Err(e.context("create_disk"));
         }
         Ok(DiskCid::new(id))
@@ -152,17 +164,13 @@ impl cpi::Disks for Aws {
             format!("DeleteVolume {cid}"),
             backoff,
             retry_on(&["VolumeInUse", "IncorrectState"]),
-            || async {
-                ec2.delete_volume()
-                    .volume_id(cid.as_str())
-                    .send()
-                    .await
-                    .map_err(sdk("DeleteVolume"))
-            },
+            || async { send!("DeleteVolume", ec2.delete_volume().volume_id(cid.as_str())).await },
         )
         .await;
         match r {
-            Err(e) if is_not_found(&e) => Err(Error::disk_not_found(&cid)),
+            // It was there a moment ago: an earlier attempt whose answer
+            // was lost deleted it, which is what was asked.
+            Err(e) if is_not_found(&e) => Ok(()),
             other => other.map(|_| ()).map_err(|e| e.context("delete_disk")),
         }
     }
@@ -217,19 +225,10 @@ impl cpi::Disks for Aws {
                     format!("AttachVolume {disk}"),
                     backoff,
                     retry_on(&["IncorrectState", "VolumeInUse"]),
-                    || async {
-                        ec2.attach_volume()
-                            .volume_id(disk.as_str())
-                            .instance_id(vm.as_str())
-                            .device(&device)
-                            .send()
-                            .await
-                            .map_err(sdk("AttachVolume"))
-                    },
+                    || attach_once(ec2, &vm, &disk, &device),
                 )
                 .await
-                .map_err(|e| e.context(format!("attach_disk {disk} to {vm}")))?;
-                device
+                .map_err(|e| e.context(format!("attach_disk {disk} to {vm}")))?
             }
         };
         let vm_id = vm.as_str().to_owned();
@@ -274,14 +273,30 @@ impl cpi::Disks for Aws {
                 return Err(Error::disk_not_attached(&vm, &disk).retry(true));
             }
         }
-        ec2.detach_volume()
-            .volume_id(disk.as_str())
-            .instance_id(vm.as_str())
-            .force(false)
-            .send()
-            .await
-            .map_err(sdk("DetachVolume"))
-            .map_err(|e| e.context(format!("detach_disk {disk} from {vm}")))?;
+        let detached = send!(
+            "DetachVolume",
+            ec2.detach_volume()
+                .volume_id(disk.as_str())
+                .instance_id(vm.as_str())
+                .force(false)
+        )
+        .await;
+        if let Err(e) = detached {
+            // A retry after a lost answer finds the volume detaching or
+            // detached already: that is the answer it lost.
+            let still_on = find(ec2, disk.as_str())
+                .await?
+                .as_ref()
+                .and_then(attachment)
+                .is_some_and(|(on, _)| on == vm.as_str());
+            if still_on {
+                return Err(e.context(format!("detach_disk {disk} from {vm}")));
+            }
+            tracing::info!(
+                "detach_disk: {disk} is no longer attached to {vm} ({})",
+                e.message()
+            );
+        }
         let vm_id = vm.as_str().to_owned();
         wait_volume(ec2, disk.as_str(), |v| {
             Ok(v.is_none_or(|v| {
@@ -325,13 +340,12 @@ impl cpi::Disks for Aws {
         if wanted == current {
             return Ok(());
         }
-        ec2.modify_volume()
-            .volume_id(cid.as_str())
-            .size(wanted)
-            .send()
-            .await
-            .map_err(sdk("ModifyVolume"))
-            .map_err(|e| e.context(format!("resize_disk {cid}")))?;
+        send!(
+            "ModifyVolume",
+            ec2.modify_volume().volume_id(cid.as_str()).size(wanted)
+        )
+        .await
+        .map_err(|e| e.context(format!("resize_disk {cid}")))?;
         wait_volume(ec2, cid.as_str(), |v| {
             Ok(v.and_then(|v| v.size()) == Some(wanted))
         })
@@ -347,14 +361,52 @@ impl cpi::Disks for Aws {
         if pairs.is_empty() {
             return Ok(());
         }
-        ec2.create_tags()
-            .resources(cid.as_str())
-            .set_tags(Some(tags(&pairs)))
-            .send()
-            .await
-            .map_err(sdk("CreateTags"))
-            .map_err(|e| e.context(format!("set_disk_metadata {cid}")))?;
+        send!(
+            "CreateTags",
+            ec2.create_tags()
+                .resources(cid.as_str())
+                .set_tags(Some(tags(&pairs)))
+        )
+        .await
+        .map_err(|e| e.context(format!("set_disk_metadata {cid}")))?;
         Ok(())
+    }
+}
+
+/// One AttachVolume. `VolumeInUse` from a retry whose first answer was lost
+/// (or from a director's retry) is success when the volume is on this VM
+/// (its device is the answer), a clear error at once when it is on another,
+/// and worth waiting on while the volume is still detaching elsewhere.
+async fn attach_once(ec2: &Client, vm: &VmCid, disk: &DiskCid, device: &str) -> Result<String> {
+    let e = match send!(
+        "AttachVolume",
+        ec2.attach_volume()
+            .volume_id(disk.as_str())
+            .instance_id(vm.as_str())
+            .device(device)
+    )
+    .await
+    {
+        Ok(_) => return Ok(device.to_owned()),
+        Err(e) => e,
+    };
+    if !matches!(
+        crate::errors::code_of(&e),
+        Some("VolumeInUse") | Some("IncorrectState")
+    ) {
+        return Err(e);
+    }
+    let v = find(ec2, disk.as_str()).await?;
+    match v.as_ref().and_then(attachment) {
+        Some((on, dev)) if on == vm.as_str() => Ok(if dev.is_empty() {
+            device.to_owned()
+        } else {
+            dev.to_owned()
+        }),
+        Some((on, _)) => Err(Error::cloud(format!(
+            "attach_disk: disk {disk} is attached to another VM, {on}"
+        ))),
+        None => Err(e),
     }
 }
 
@@ -375,11 +427,11 @@ async fn wait_volume(
 
 /// A zone for a disk made without a VM: the first available one.
 async fn default_zone(ec2: &Client) -> Result<String> {
-    let out = ec2
-        .describe_availability_zones()
-        .send()
-        .await
-        .map_err(sdk("DescribeAvailabilityZones"))?;
+    let out = send!(
+        "DescribeAvailabilityZones",
+        ec2.describe_availability_zones()
+    )
+    .await?;
     out.availability_zones()
         .iter()
         .find_map(|z| z.zone_name().map(str::to_owned))

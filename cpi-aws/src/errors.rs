@@ -4,8 +4,11 @@
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use cpi::wait::Verdict;
+use cpi::wait::{self, Backoff, Verdict};
 use cpi::{Classify, ErrorKind};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 type SdkError<E> = aws_sdk_ec2::error::SdkError<E>;
 
@@ -119,17 +122,99 @@ pub fn is_not_found(e: &cpi::Error) -> bool {
     aws_cause(e).is_some_and(AwsError::is_not_found)
 }
 
-/// For `cpi::wait::retry`: throttling and dropped connections the SDK gave
-/// up on, plus the given codes (eventual consistency: a just-created id not
-/// yet visible, a volume still detaching).
-pub fn retry_on(codes: &'static [&'static str]) -> impl Fn(&cpi::Error) -> Verdict {
-    move |e| match aws_cause(e) {
-        Some(a) if a.is_code("RequestLimitExceeded") || matches!(a, AwsError::Transport { .. }) => {
+/// EC2's and EBS's throttling codes.
+pub fn is_throttling_code(code: &str) -> bool {
+    matches!(
+        code,
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "RequestThrottled"
+    )
+}
+
+/// The cloud said it did not act: a throttled request.
+pub fn is_throttled(e: &cpi::Error) -> bool {
+    code_of(e).is_some_and(is_throttling_code)
+}
+
+/// What a failed request is worth another try: throttling waited out to
+/// the deadline (`Verdict::Throttled`), server errors and dropped
+/// connections retried within the attempt budget, the rest final.
+pub fn request_verdict(e: &cpi::Error) -> Verdict {
+    match aws_cause(e) {
+        Some(a) if a.code().is_some_and(is_throttling_code) => Verdict::Throttled,
+        Some(AwsError::Transport { .. }) => Verdict::Retry,
+        Some(a)
+            if a.code().is_some_and(|c| {
+                matches!(
+                    c,
+                    "InternalError"
+                        | "InternalFailure"
+                        | "ServiceUnavailable"
+                        | "Unavailable"
+                        | "InternalServerException"
+                )
+            }) =>
+        {
             Verdict::Retry
         }
-        Some(a) if a.code().is_some_and(|c| codes.contains(&c)) => Verdict::Retry,
         _ => Verdict::Fail,
     }
+}
+
+/// For `cpi::wait::retry` around a step whose requests already retry
+/// (`send!`): only the given codes, which are the step's own to wait out
+/// (eventual consistency: a just-created id not yet visible, a volume
+/// still detaching). Everything else was retried once, inside, already.
+pub fn retry_on(codes: &'static [&'static str]) -> impl Fn(&cpi::Error) -> Verdict {
+    move |e| match code_of(e) {
+        Some(c) if codes.contains(&c) => Verdict::Retry,
+        _ => Verdict::Fail,
+    }
+}
+
+/// Attempts per request for failures that may be real (`aws.max_retries`
+/// + 1); set once from the config when the clients are built.
+static ATTEMPTS: AtomicU32 = AtomicU32::new(9);
+
+pub fn set_max_retries(n: u32) {
+    ATTEMPTS.store(n.saturating_add(1).max(1), Ordering::Relaxed);
+}
+
+/// The retry policy of one request. The SDK's own retries are off (see
+/// `clients`): this is the only layer, so nothing multiplies. Throttling is
+/// waited out with jittered backoff for up to 100 s (the director's call is
+/// bounded by nothing else), then answered as a retriable error.
+pub fn request_backoff() -> Backoff {
+    Backoff::new(
+        Duration::from_millis(200),
+        Duration::from_secs(15),
+        Duration::from_secs(100),
+    )
+    .attempts(ATTEMPTS.load(Ordering::Relaxed))
+}
+
+/// One idempotent request, retried by `request_verdict`. Use `send!`.
+pub async fn call<T, E, F, Fut>(op: &'static str, mut f: F) -> cpi::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    wait::retry(op, request_backoff(), request_verdict, || {
+        let fut = f();
+        async move { fut.await.map_err(sdk(op)) }
+    })
+    .await
+}
+
+/// `send!("DescribeVolumes", ec2.describe_volumes().volume_ids(id)).await`:
+/// an idempotent request, sent with `errors::call`'s retries. Creates that
+/// are not idempotent go through `create::once` instead.
+#[macro_export]
+macro_rules! send {
+    ($op:literal, $req:expr) => {{
+        let req = $req;
+        $crate::errors::call($op, move || req.clone().send())
+    }};
 }
 
 #[cfg(test)]
@@ -152,5 +237,28 @@ mod tests {
             Verdict::Retry
         );
         assert_eq!(retry_on(&[])(&e), Verdict::Fail);
+    }
+
+    #[test]
+    fn throttling_is_waited_out_and_retriable() {
+        for code in ["RequestLimitExceeded", "Throttling", "ThrottlingException"] {
+            let e: cpi::Error = AwsError::Api {
+                op: "DescribeInstances",
+                code: code.into(),
+                message: "Request limit exceeded.".into(),
+            }
+            .into();
+            assert_eq!(request_verdict(&e), Verdict::Throttled, "{code}");
+            // The request layer waited it out already: not again.
+            assert_eq!(retry_on(&["VolumeInUse"])(&e), Verdict::Fail);
+            assert!(e.ok_to_retry(), "{code}");
+        }
+        let e: cpi::Error = AwsError::Api {
+            op: "RunInstances",
+            code: "InvalidParameterValue".into(),
+            message: "no".into(),
+        }
+        .into();
+        assert_eq!(request_verdict(&e), Verdict::Fail);
     }
 }

@@ -4,7 +4,7 @@
 //! snapshot reads as zeros), a few blocks are in flight at once, and a
 //! failure part-way deletes the snapshot.
 
-use crate::errors::sdk;
+use crate::errors::{call, sdk};
 use crate::stemcell::delete_snapshot_quietly;
 use ::stemcell::{Block, StemcellError};
 use aws_sdk_ebs::primitives::ByteStream;
@@ -47,29 +47,54 @@ pub async fn import_image(
     let mut blocks = ::stemcell::spawn_root_img_blocks(image.to_owned(), BLOCK_SIZE, IN_FLIGHT * 2);
     let min_gib = disk_mib.map(|m| m.div_ceil(1024)).unwrap_or(0);
     let volume_gib = size.div_ceil(GIB).max(min_gib).max(1);
-    let out = ebs
+    let token = crate::create::token();
+    let mut all_tags: Vec<Tag> = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    all_tags.push(
+        Tag::builder()
+            .key(crate::create::TOKEN_TAG)
+            .value(&token)
+            .build(),
+    );
+    let req = ebs
         .start_snapshot()
+        .client_token(&token)
         .volume_size(volume_gib as i64)
         .description("BOSH stemcell import")
-        .set_tags(Some(
-            tags.iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
+        .set_tags(Some(all_tags))
         .timeout(60)
         .set_encrypted(encryption.encrypted.then_some(true))
         .set_kms_key_arn(if encryption.encrypted {
             encryption.kms_key_arn.clone()
         } else {
             None
-        })
-        .send()
-        .await
-        .map_err(sdk("StartSnapshot"))?;
-    let snapshot = out
-        .snapshot_id()
-        .ok_or_else(|| Error::cloud("StartSnapshot: the response has no snapshot id"))?
-        .to_owned();
+        });
+    let snapshot = crate::create::once(
+        "StartSnapshot",
+        || async {
+            let out = req.clone().send().await.map_err(sdk("StartSnapshot"))?;
+            out.snapshot_id()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::cloud("StartSnapshot: the response has no snapshot id"))
+        },
+        || async {
+            let out = send!(
+                "DescribeSnapshots",
+                ec2.describe_snapshots()
+                    .owner_ids("self")
+                    .filters(crate::create::token_filter(&token))
+            )
+            .await?;
+            Ok(out
+                .snapshots()
+                .first()
+                .and_then(|s| s.snapshot_id())
+                .map(str::to_owned))
+        },
+    )
+    .await?;
     tracing::info!(
         "create_stemcell: importing {size} bytes into snapshot {snapshot} ({volume_gib} GiB)"
     );
@@ -121,12 +146,13 @@ async fn upload(
     while let Some(r) = in_flight.next().await {
         r?;
     }
-    ebs.complete_snapshot()
-        .snapshot_id(snapshot)
-        .changed_blocks_count(count)
-        .send()
-        .await
-        .map_err(sdk("CompleteSnapshot"))?;
+    send!(
+        "CompleteSnapshot",
+        ebs.complete_snapshot()
+            .snapshot_id(snapshot)
+            .changed_blocks_count(count)
+    )
+    .await?;
     tracing::info!("create_stemcell: {count} non-zero blocks uploaded to {snapshot}");
     Ok(())
 }
@@ -187,17 +213,21 @@ async fn put_block(ebs: &aws_sdk_ebs::Client, snapshot: &str, block: Block) -> R
         .await
         .map_err(|e| Error::cpi(format!("hashing block {position}: {e}")))??;
     let len = data.len() as i32;
-    ebs.put_snapshot_block()
-        .snapshot_id(snapshot)
-        .block_index(index)
-        .data_length(len)
-        .checksum(checksum)
-        .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
-        .block_data(ByteStream::from(data))
-        .send()
-        .await
-        .map_err(sdk("PutSnapshotBlock"))
-        .map_err(|e| e.context(format!("block {index}")))?;
+    // A body cannot be cloned: each attempt takes its own handle on the
+    // same bytes. Writing a block twice is harmless.
+    let data = bytes::Bytes::from(data);
+    call("PutSnapshotBlock", || {
+        ebs.put_snapshot_block()
+            .snapshot_id(snapshot)
+            .block_index(index)
+            .data_length(len)
+            .checksum(&checksum)
+            .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
+            .block_data(ByteStream::from(data.clone()))
+            .send()
+    })
+    .await
+    .map_err(|e| e.context(format!("block {index}")))?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Looking up instances and waiting on their state.
 
-use crate::errors::{is_not_found, retry_on, sdk};
+use crate::errors::{is_not_found, retry_on};
 use aws_sdk_ec2::types::{Instance, InstanceStateName};
 use aws_sdk_ec2::Client;
 use cpi::wait::{self, Backoff};
@@ -8,8 +8,12 @@ use cpi::{Error, Result, VmCid};
 
 /// The instance, or None when EC2 does not know it.
 pub async fn find(ec2: &Client, id: &str) -> Result<Option<Instance>> {
-    let out = ec2.describe_instances().instance_ids(id).send().await;
-    match out.map_err(sdk("DescribeInstances")) {
+    match send!(
+        "DescribeInstances",
+        ec2.describe_instances().instance_ids(id)
+    )
+    .await
+    {
         Ok(out) => Ok(out
             .reservations()
             .iter()
@@ -19,6 +23,24 @@ pub async fn find(ec2: &Client, id: &str) -> Result<Option<Instance>> {
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The live instance an earlier RunInstances of this call made, by its
+/// `create::TOKEN_TAG`.
+pub async fn find_by_token(ec2: &Client, token: &str) -> Result<Option<String>> {
+    let out = send!(
+        "DescribeInstances",
+        ec2.describe_instances()
+            .filters(crate::create::token_filter(token))
+    )
+    .await?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| !is_gone(i))
+        .and_then(|i| i.instance_id())
+        .map(str::to_owned))
 }
 
 pub fn state(i: &Instance) -> Option<&InstanceStateName> {
@@ -52,12 +74,11 @@ pub async fn wait_running(ec2: &Client, id: &str) -> Result<Instance> {
                 Backoff::api(),
                 retry_on(&["InvalidInstanceID.NotFound"]),
                 || async move {
-                    let out = ec2
-                        .describe_instances()
-                        .instance_ids(id)
-                        .send()
-                        .await
-                        .map_err(sdk("DescribeInstances"))?;
+                    let out = send!(
+                        "DescribeInstances",
+                        ec2.describe_instances().instance_ids(id)
+                    )
+                    .await?;
                     Ok(out
                         .reservations()
                         .iter()
@@ -88,12 +109,11 @@ pub async fn wait_running(ec2: &Client, id: &str) -> Result<Instance> {
 
 /// Terminates the instance and waits until it is gone. Missing is success.
 pub async fn terminate(ec2: &Client, id: &str) -> Result<()> {
-    match ec2
-        .terminate_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(sdk("TerminateInstances"))
+    match send!(
+        "TerminateInstances",
+        ec2.terminate_instances().instance_ids(id)
+    )
+    .await
     {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => return Ok(()),

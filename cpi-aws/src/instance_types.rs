@@ -2,7 +2,6 @@
 //! and whether a type exposes EBS volumes as NVMe (Nitro) so that the disk
 //! hint is the by-id path rather than the device name.
 
-use crate::errors::sdk;
 use aws_sdk_ec2::types::{EbsNvmeSupport, InstanceType, InstanceTypeHypervisor};
 use aws_sdk_ec2::Client;
 use cpi::Result;
@@ -70,12 +69,12 @@ pub async fn uses_nvme(ec2: &Client, instance_type: &str, may_describe: bool) ->
     if !may_describe {
         return Ok(true);
     }
-    let out = ec2
-        .describe_instance_types()
-        .instance_types(InstanceType::from(instance_type))
-        .send()
-        .await
-        .map_err(sdk("DescribeInstanceTypes"))?;
+    let out = send!(
+        "DescribeInstanceTypes",
+        ec2.describe_instance_types()
+            .instance_types(InstanceType::from(instance_type))
+    )
+    .await?;
     let info = out.instance_types().first();
     Ok(match info {
         Some(i) => {

@@ -3,6 +3,7 @@
 //! then waiting for the instance and finishing its network setup.
 
 use crate::cloud::{tag_spec, Aws};
+use crate::create;
 use crate::errors::{code_of, sdk};
 use crate::props::{gib, tag_pairs, VmProps};
 use crate::{instance, network, stemcell};
@@ -125,12 +126,26 @@ impl Aws {
             req = req.metadata_options(metadata_options(m));
         }
         let tag_list = tag_pairs(&props.tags);
-        for kind in [ResourceType::Instance, ResourceType::Volume] {
-            if let Some(spec) = tag_spec(kind, &tag_list) {
-                req = req.tag_specifications(spec);
-            }
+        req = req.tag_specifications(create::tagged(ResourceType::Instance, &tag_list, token));
+        if let Some(spec) = tag_spec(ResourceType::Volume, &tag_list) {
+            req = req.tag_specifications(spec);
         }
-        let out = req.send().await.map_err(sdk("RunInstances")).map_err(|e| {
+        // EC2 honours the ClientToken; a look-alike may not, so a re-send
+        // after a lost answer first looks for the instance by its tag.
+        let id = create::once(
+            "RunInstances",
+            || async {
+                let out = req.clone().send().await.map_err(sdk("RunInstances"))?;
+                out.instances()
+                    .first()
+                    .and_then(|i| i.instance_id())
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::cloud("RunInstances: the response has no instance id"))
+            },
+            || instance::find_by_token(ec2, token),
+        )
+        .await
+        .map_err(|e| {
             let e = match code_of(&e) {
                 Some(c) if c.starts_with("InvalidInstanceType") || c == "Unsupported" => {
                     e.context(format!("cloud_properties.instance_type '{instance_type}'"))
@@ -145,17 +160,6 @@ impl Aws {
             };
             (e, None)
         })?;
-        let id = out
-            .instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                (
-                    Error::cloud("RunInstances: the response has no instance id"),
-                    None,
-                )
-            })?;
         tracing::info!("create_vm: launched {id} from {} in {az}", image.id);
         let made = Some(id.clone());
         let fail = |e: Error| (e, made.clone());
@@ -171,19 +175,23 @@ impl Aws {
             .and_then(|a| a.attachment_id())
             .map(str::to_owned);
         if let Some(attachment) = attachment {
-            ec2.modify_network_interface_attribute()
-                .network_interface_id(&eni.id)
-                .attachment(
-                    NetworkInterfaceAttachmentChanges::builder()
-                        .attachment_id(attachment)
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(sdk("ModifyNetworkInterfaceAttribute"))
-                .map_err(fail)?;
+            send!(
+                "ModifyNetworkInterfaceAttribute",
+                ec2.modify_network_interface_attribute()
+                    .network_interface_id(&eni.id)
+                    .attachment(
+                        NetworkInterfaceAttachmentChanges::builder()
+                            .attachment_id(attachment)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+            )
+            .await
+            .map_err(fail)?;
         }
+        network::advertise_routes(ec2, &id, &props.advertised_routes)
+            .await
+            .map_err(fail)?;
         if let Some(vip) = &plan.vip {
             network::associate_vip(ec2, &id, vip).await.map_err(fail)?;
         }

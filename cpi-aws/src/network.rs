@@ -3,7 +3,7 @@
 
 use crate::errors::{is_not_found, retry_on, sdk};
 use crate::props::NetworkProps;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, NetworkInterface, ResourceType};
 use aws_sdk_ec2::Client;
 use cpi::wait::{self, Backoff};
 use cpi::{Error, Network, NetworkType, Networks, Result};
@@ -78,12 +78,7 @@ pub struct SubnetInfo {
 }
 
 pub async fn subnet(ec2: &Client, network: &str, id: &str) -> Result<SubnetInfo> {
-    let out = ec2
-        .describe_subnets()
-        .subnet_ids(id)
-        .send()
-        .await
-        .map_err(sdk("DescribeSubnets"));
+    let out = send!("DescribeSubnets", ec2.describe_subnets().subnet_ids(id)).await;
     let out = match out {
         Err(e) if is_not_found(&e) => {
             return Err(Error::cloud(format!(
@@ -111,18 +106,18 @@ pub async fn security_group_ids(ec2: &Client, vpc: &str, groups: &[String]) -> R
     if names.is_empty() {
         return Ok(ids);
     }
-    let out = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .set_values(Some(names.clone()))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(sdk("DescribeSecurityGroups"))?;
+    let out = send!(
+        "DescribeSecurityGroups",
+        ec2.describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .set_values(Some(names.clone()))
+                    .build(),
+            )
+    )
+    .await?;
     let mut resolved = ids;
     for name in &names {
         let id = out
@@ -159,39 +154,64 @@ pub async fn create_eni(
         Duration::from_secs(10),
         Duration::from_secs(90),
     );
-    let out = wait::retry(
-        "CreateNetworkInterface",
-        in_use,
-        retry_on(&["InvalidIPAddress.InUse"]),
-        || async {
-            ec2.create_network_interface()
-                .subnet_id(subnet)
-                .set_private_ip_address(ip.map(str::to_owned))
-                .set_groups((!groups.is_empty()).then(|| groups.to_vec()))
-                .client_token(client_token)
-                .send()
-                .await
-                .map_err(sdk("CreateNetworkInterface"))
-        },
-    )
-    .await?;
-    let ni = out.network_interface().ok_or_else(|| {
-        Error::cloud("CreateNetworkInterface: the response has no network interface")
-    })?;
-    Ok(Eni {
+    let req = ec2
+        .create_network_interface()
+        .subnet_id(subnet)
+        .set_private_ip_address(ip.map(str::to_owned))
+        .set_groups((!groups.is_empty()).then(|| groups.to_vec()))
+        .client_token(client_token)
+        .tag_specifications(crate::create::tagged(
+            ResourceType::NetworkInterface,
+            &[],
+            client_token,
+        ));
+    let eni = |ni: &NetworkInterface| Eni {
         id: ni.network_interface_id().unwrap_or_default().to_owned(),
         mac: ni.mac_address().map(str::to_owned),
         ip: ni.private_ip_address().map(str::to_owned),
-    })
+    };
+    wait::retry(
+        "CreateNetworkInterface",
+        in_use,
+        retry_on(&["InvalidIPAddress.InUse"]),
+        || {
+            crate::create::once(
+                "CreateNetworkInterface",
+                || async {
+                    let out = req
+                        .clone()
+                        .send()
+                        .await
+                        .map_err(sdk("CreateNetworkInterface"))?;
+                    out.network_interface().map(eni).ok_or_else(|| {
+                        Error::cloud(
+                            "CreateNetworkInterface: the response has no network interface",
+                        )
+                    })
+                },
+                || async {
+                    let out = send!(
+                        "DescribeNetworkInterfaces",
+                        ec2.describe_network_interfaces()
+                            .filters(crate::create::token_filter(client_token))
+                    )
+                    .await?;
+                    Ok(out.network_interfaces().first().map(eni))
+                },
+            )
+        },
+    )
+    .await
 }
 
 pub async fn disable_source_dest_check(ec2: &Client, eni: &str) -> Result<()> {
-    ec2.modify_network_interface_attribute()
-        .network_interface_id(eni)
-        .source_dest_check(AttributeBooleanValue::builder().value(false).build())
-        .send()
-        .await
-        .map_err(sdk("ModifyNetworkInterfaceAttribute"))?;
+    send!(
+        "ModifyNetworkInterfaceAttribute",
+        ec2.modify_network_interface_attribute()
+            .network_interface_id(eni)
+            .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+    )
+    .await?;
     Ok(())
 }
 
@@ -208,11 +228,11 @@ pub async fn delete_eni(ec2: &Client, id: &str) -> Result<()> {
         backoff,
         retry_on(&["InvalidNetworkInterface.InUse", "IncorrectState"]),
         || async {
-            ec2.delete_network_interface()
-                .network_interface_id(id)
-                .send()
-                .await
-                .map_err(sdk("DeleteNetworkInterface"))
+            send!(
+                "DeleteNetworkInterface",
+                ec2.delete_network_interface().network_interface_id(id)
+            )
+            .await
         },
     )
     .await;
@@ -224,12 +244,8 @@ pub async fn delete_eni(ec2: &Client, id: &str) -> Result<()> {
 
 /// Associates the elastic IP of a vip network with the instance.
 pub async fn associate_vip(ec2: &Client, instance: &str, ip: &str) -> Result<()> {
-    let out = ec2
-        .describe_addresses()
-        .public_ips(ip)
-        .send()
+    let out = send!("DescribeAddresses", ec2.describe_addresses().public_ips(ip))
         .await
-        .map_err(sdk("DescribeAddresses"))
         .map_err(|e| e.context(format!("elastic IP {ip} of the vip network")))?;
     let address = out.addresses().first().ok_or_else(|| {
         Error::cloud(format!(
@@ -244,35 +260,91 @@ pub async fn associate_vip(ec2: &Client, instance: &str, ip: &str) -> Result<()>
         Some(a) => req.allocation_id(a),
         None => req.public_ip(ip),
     };
-    req.send().await.map_err(sdk("AssociateAddress"))?;
+    send!("AssociateAddress", req).await?;
     Ok(())
 }
 
 /// Takes any elastic IP off the instance.
 pub async fn disassociate_addresses(ec2: &Client, instance: &str) -> Result<()> {
-    let out = ec2
-        .describe_addresses()
-        .filters(
+    let out = send!(
+        "DescribeAddresses",
+        ec2.describe_addresses().filters(
             Filter::builder()
                 .name("instance-id")
                 .values(instance)
                 .build(),
         )
-        .send()
-        .await
-        .map_err(sdk("DescribeAddresses"))?;
+    )
+    .await?;
     for a in out.addresses() {
         if let Some(assoc) = a.association_id() {
-            match ec2
-                .disassociate_address()
-                .association_id(assoc)
-                .send()
-                .await
-                .map_err(sdk("DisassociateAddress"))
+            match send!(
+                "DisassociateAddress",
+                ec2.disassociate_address().association_id(assoc)
+            )
+            .await
             {
                 Err(e) if !is_not_found(&e) => return Err(e),
                 _ => {}
             }
+        }
+    }
+    Ok(())
+}
+
+/// Points each advertised route at the instance, as the Ruby CPI does: a
+/// route for the destination already in the table is replaced, else one is
+/// created. Both are idempotent for a retry.
+pub async fn advertise_routes(
+    ec2: &Client,
+    instance: &str,
+    routes: &[crate::props::AdvertisedRoute],
+) -> Result<()> {
+    for r in routes {
+        let key = "cloud_properties.advertised_routes";
+        let out = send!(
+            "DescribeRouteTables",
+            ec2.describe_route_tables().route_table_ids(&r.table_id)
+        )
+        .await;
+        let out = match out {
+            Err(e) if is_not_found(&e) => {
+                return Err(Error::cpi(format!(
+                    "create_vm: {key}: route table '{}' not found",
+                    r.table_id
+                )))
+            }
+            other => other?,
+        };
+        let table = out.route_tables().first().ok_or_else(|| {
+            Error::cpi(format!(
+                "create_vm: {key}: route table '{}' not found",
+                r.table_id
+            ))
+        })?;
+        let exists = table
+            .routes()
+            .iter()
+            .any(|x| x.destination_cidr_block() == Some(r.destination.as_str()));
+        if exists {
+            send!(
+                "ReplaceRoute",
+                ec2.replace_route()
+                    .route_table_id(&r.table_id)
+                    .destination_cidr_block(&r.destination)
+                    .instance_id(instance)
+            )
+            .await?;
+        } else {
+            send!(
+                "CreateRoute",
+                ec2.create_route()
+                    .route_table_id(&r.table_id)
+                    .destination_cidr_block(&r.destination)
+                    .instance_id(instance)
+            )
+            .await
+            .map_err(|e| e.context(format!("{key}: {} in {}", r.destination, r.table_id)))?;
         }
     }
     Ok(())

@@ -35,36 +35,94 @@ pub struct VmProps {
     pub ephemeral_disk: Option<EphemeralDisk>,
     #[serde(default)]
     pub root_disk: Option<RootDisk>,
+    #[serde(default)]
+    pub raw_instance_storage: Option<bool>,
     // Keys of features this CPI does not implement: read so that using them
-    // is reported rather than silently ignored.
+    // is refused by name rather than silently ignored.
     #[serde(default)]
     pub spot_bid_price: Option<Value>,
+    #[serde(default)]
+    pub spot_ondemand_fallback: Option<Value>,
     #[serde(default)]
     pub elbs: Option<Value>,
     #[serde(default)]
     pub lb_target_groups: Option<Value>,
-    #[serde(default)]
-    pub advertised_routes: Option<Value>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub advertised_routes: Vec<AdvertisedRoute>,
 }
 
+/// A route pointed at the VM: `destination` (a CIDR) in route table
+/// `table_id` of the VM's VPC.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdvertisedRoute {
+    pub table_id: String,
+    pub destination: String,
+}
+
+fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Every VM `cloud_properties` key read (nested ones as `a.b`): the
+/// reference's list is checked against this and this against the type.
+pub const VM_KEYS: &[&str] = &[
+    "instance_type",
+    "availability_zone",
+    "security_groups",
+    "key_name",
+    "iam_instance_profile",
+    "placement_group",
+    "tenancy",
+    "source_dest_check",
+    "auto_assign_public_ip",
+    "metadata_options",
+    "tags",
+    "ephemeral_disk.size",
+    "ephemeral_disk.type",
+    "ephemeral_disk.iops",
+    "ephemeral_disk.throughput",
+    "ephemeral_disk.encrypted",
+    "ephemeral_disk.kms_key_arn",
+    "ephemeral_disk.use_instance_storage",
+    "ephemeral_disk.use_root_disk",
+    "root_disk.size",
+    "root_disk.type",
+    "root_disk.iops",
+    "root_disk.throughput",
+    "raw_instance_storage",
+    "spot_bid_price",
+    "spot_ondemand_fallback",
+    "elbs",
+    "lb_target_groups",
+    "advertised_routes.table_id",
+    "advertised_routes.destination",
+];
+
 impl VmProps {
+    /// Keys the incumbent reads that this CPI does not implement, when set
+    /// to anything but their "off" value: `create_vm` refuses them by name
+    /// before it makes anything.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
         let set = |x: &Option<Value>| {
-            x.as_ref()
-                .is_some_and(|v| !v.is_null() && v != &Value::Array(vec![]))
+            x.as_ref().is_some_and(|v| {
+                !v.is_null() && v != &Value::Array(vec![]) && v != &Value::Bool(false)
+            })
         };
-        if set(&self.spot_bid_price) {
-            v.push("spot_bid_price");
+        let mut v = Vec::new();
+        for (key, value) in [
+            ("spot_bid_price", &self.spot_bid_price),
+            ("spot_ondemand_fallback", &self.spot_ondemand_fallback),
+            ("elbs", &self.elbs),
+            ("lb_target_groups", &self.lb_target_groups),
+        ] {
+            if set(value) {
+                v.push(key);
+            }
         }
-        if set(&self.elbs) {
-            v.push("elbs");
-        }
-        if set(&self.lb_target_groups) {
-            v.push("lb_target_groups");
-        }
-        if set(&self.advertised_routes) {
-            v.push("advertised_routes");
+        if self.raw_instance_storage == Some(true) {
+            v.push("raw_instance_storage");
         }
         v
     }
@@ -85,9 +143,9 @@ pub struct EphemeralDisk {
     pub encrypted: Option<bool>,
     #[serde(default)]
     pub kms_key_arn: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_false")]
     pub use_instance_storage: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_false")]
     pub use_root_disk: bool,
 }
 
@@ -156,6 +214,11 @@ pub struct StemcellProps {
     pub kms_key_arn: Option<String>,
     #[serde(default)]
     pub tags: Metadata,
+}
+
+/// A bool the manifest may leave null (`~`): false, as the Ruby CPI's `!!`.
+fn null_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// GiB from MiB, rounded up, at least 1.

@@ -1,6 +1,7 @@
 //! Disk snapshots: EBS snapshots of a volume, tagged with the metadata.
 
-use crate::cloud::{tag_spec, Aws};
+use crate::cloud::Aws;
+use crate::create;
 use crate::errors::{is_not_found, sdk};
 use crate::props::tag_pairs;
 use crate::stemcell::delete_snapshot_quietly;
@@ -15,23 +16,46 @@ pub async fn snapshot_disk(aws: &Aws, disk: DiskCid, metadata: Metadata) -> Resu
         .filter_map(|k| metadata.get(k))
         .collect::<Vec<_>>()
         .join("/");
-    let mut req = ec2
+    let token = create::token();
+    let req = ec2
         .create_snapshot()
         .volume_id(disk.as_str())
-        .description(description);
-    if let Some(spec) = tag_spec(ResourceType::Snapshot, &tag_pairs(&metadata)) {
-        req = req.tag_specifications(spec);
-    }
-    let out = match req.send().await.map_err(sdk("CreateSnapshot")) {
+        .description(description)
+        .tag_specifications(create::tagged(
+            ResourceType::Snapshot,
+            &tag_pairs(&metadata),
+            &token,
+        ));
+    let made = create::once(
+        "CreateSnapshot",
+        || async {
+            let out = req.clone().send().await.map_err(sdk("CreateSnapshot"))?;
+            out.snapshot_id()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::cloud("CreateSnapshot: the response has no snapshot id"))
+        },
+        || async {
+            let out = send!(
+                "DescribeSnapshots",
+                ec2.describe_snapshots()
+                    .owner_ids("self")
+                    .filters(create::token_filter(&token))
+            )
+            .await?;
+            Ok(out
+                .snapshots()
+                .first()
+                .and_then(|s| s.snapshot_id())
+                .map(str::to_owned))
+        },
+    )
+    .await;
+    let id = match made {
         Err(e) if is_not_found(&e) => {
             return Err(Error::disk_not_found(&disk).context("snapshot_disk"))
         }
-        other => other?,
+        other => other.map_err(|e| e.context("snapshot_disk"))?,
     };
-    let id = out
-        .snapshot_id()
-        .ok_or_else(|| Error::cloud("CreateSnapshot: the response has no snapshot id"))?
-        .to_owned();
     let sid = id.clone();
     let done = wait::wait_for(
         format!("snapshot {id} to complete"),
@@ -39,12 +63,11 @@ pub async fn snapshot_disk(aws: &Aws, disk: DiskCid, metadata: Metadata) -> Resu
         || {
             let id = sid.clone();
             async move {
-                let out = ec2
-                    .describe_snapshots()
-                    .snapshot_ids(&id)
-                    .send()
-                    .await
-                    .map_err(sdk("DescribeSnapshots"))?;
+                let out = send!(
+                    "DescribeSnapshots",
+                    ec2.describe_snapshots().snapshot_ids(&id)
+                )
+                .await?;
                 match out.snapshots().first().and_then(|s| s.state()) {
                     Some(SnapshotState::Completed) => Ok(Some(())),
                     Some(SnapshotState::Error) => {

@@ -50,13 +50,13 @@ pub async fn image_for(ec2: &Client, cid: &StemcellCid) -> Result<ImageInfo> {
 }
 
 async fn describe(ec2: &Client, ami: &str) -> Result<Option<aws_sdk_ec2::types::Image>> {
-    let out = ec2
-        .describe_images()
-        .image_ids(ami)
-        .include_deprecated(true)
-        .send()
-        .await
-        .map_err(sdk("DescribeImages"));
+    let out = send!(
+        "DescribeImages",
+        ec2.describe_images()
+            .image_ids(ami)
+            .include_deprecated(true)
+    )
+    .await;
     match out {
         Ok(out) => Ok(out
             .images()
@@ -121,13 +121,7 @@ impl cpi::Stemcells for Aws {
         );
         snapshots.sort();
         snapshots.dedup();
-        match ec2
-            .deregister_image()
-            .image_id(ami)
-            .send()
-            .await
-            .map_err(sdk("DeregisterImage"))
-        {
+        match send!("DeregisterImage", ec2.deregister_image().image_id(ami)).await {
             Err(e) if !is_not_found(&e) => return Err(e.context(format!("delete_stemcell {cid}"))),
             _ => {}
         }
@@ -169,36 +163,56 @@ async fn copy_encrypted(
     region: &str,
     kms: Option<&str>,
 ) -> Result<String> {
-    let out = ec2
+    let token = crate::create::token();
+    let name = format!("BOSH-{token}");
+    let req = ec2
         .copy_image()
         .source_image_id(ami)
         .source_region(region)
-        .name(format!("BOSH-{}", uuid::Uuid::new_v4()))
+        .name(&name)
+        .client_token(&token)
         .encrypted(true)
-        .set_kms_key_id(kms.map(str::to_owned))
-        .send()
-        .await
-        .map_err(sdk("CopyImage"))?;
-    let copy = out
-        .image_id()
-        .ok_or_else(|| Error::cloud("CopyImage: the response has no image id"))?
-        .to_owned();
+        .set_kms_key_id(kms.map(str::to_owned));
+    let copy = crate::create::once(
+        "CopyImage",
+        || async {
+            let out = req.clone().send().await.map_err(sdk("CopyImage"))?;
+            out.image_id()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::cloud("CopyImage: the response has no image id"))
+        },
+        || image_named(ec2, &name),
+    )
+    .await?;
     if let Err(e) = wait_available(ec2, &copy).await {
-        let _ = ec2.deregister_image().image_id(&copy).send().await;
+        let _ = send!("DeregisterImage", ec2.deregister_image().image_id(&copy)).await;
         return Err(e);
     }
     Ok(copy)
 }
 
+/// The image of this account with this name (names are unique to a call).
+async fn image_named(ec2: &Client, name: &str) -> Result<Option<String>> {
+    let out = send!(
+        "DescribeImages",
+        ec2.describe_images().owners("self").filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values(name)
+                .build()
+        )
+    )
+    .await?;
+    Ok(out
+        .images()
+        .first()
+        .and_then(|i| i.image_id())
+        .map(str::to_owned))
+}
+
 /// Deletes a snapshot; missing is success.
 pub async fn delete_snapshot_quietly(ec2: &Client, id: &str) -> Result<()> {
-    match ec2
-        .delete_snapshot()
-        .snapshot_id(id)
-        .send()
-        .await
-        .map_err(sdk("DeleteSnapshot"))
-    {
+    match send!("DeleteSnapshot", ec2.delete_snapshot().snapshot_id(id)).await {
         Err(e) if !is_not_found(&e) => Err(e),
         _ => Ok(()),
     }
@@ -260,12 +274,11 @@ impl Aws {
             format!("snapshot {snapshot} to complete"),
             Backoff::resource(),
             || async move {
-                let out = ec2
-                    .describe_snapshots()
-                    .snapshot_ids(snapshot)
-                    .send()
-                    .await
-                    .map_err(sdk("DescribeSnapshots"))?;
+                let out = send!(
+                    "DescribeSnapshots",
+                    ec2.describe_snapshots().snapshot_ids(snapshot)
+                )
+                .await?;
                 let state = out
                     .snapshots()
                     .first()
@@ -288,6 +301,8 @@ impl Aws {
             .root_device_name
             .clone()
             .unwrap_or_else(|| "/dev/xvda".into());
+        // The name is unique to this call: a re-send after a lost answer
+        // first looks for an image of that name.
         let name = format!("BOSH-{}", uuid::Uuid::new_v4());
         let arch = match props.architecture.as_deref() {
             Some("arm64") | Some("aarch64") => ArchitectureValues::Arm64,
@@ -321,30 +336,39 @@ impl Aws {
         if let Some(mode) = props.boot_mode.as_deref() {
             req = req.boot_mode(BootModeValues::from(mode));
         }
-        let out = req.send().await.map_err(sdk("RegisterImage"))?;
-        let ami = out
-            .image_id()
-            .ok_or_else(|| Error::cloud("RegisterImage: the response has no image id"))?
-            .to_owned();
+        let ami = crate::create::once(
+            "RegisterImage",
+            || async {
+                let out = req.clone().send().await.map_err(sdk("RegisterImage"))?;
+                out.image_id()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::cloud("RegisterImage: the response has no image id"))
+            },
+            || image_named(ec2, &name),
+        )
+        .await?;
         // Tagged apart rather than in RegisterImage: not every EC2 look-alike
         // takes tag specifications there.
         let mut all_tags = tag_list.to_vec();
         all_tags.push((SNAPSHOT_TAG.to_owned(), snapshot.to_owned()));
-        let tagged = ec2
-            .create_tags()
-            .resources(&ami)
-            .set_tags(Some(tags(&all_tags)))
-            .send()
-            .await
-            .map_err(sdk("CreateTags"));
+        let tagged = send!(
+            "CreateTags",
+            ec2.create_tags()
+                .resources(&ami)
+                .set_tags(Some(tags(&all_tags)))
+        )
+        .await;
         let available = match tagged {
             Err(e) => Err(e),
             Ok(_) => wait_available(ec2, &ami).await,
         };
         if let Err(e) = available {
             // Leave nothing behind: the image goes, the caller deletes the snapshot.
-            if let Err(d) = ec2.deregister_image().image_id(&ami).send().await {
-                tracing::error!("create_stemcell cleanup: deregistering {ami}: {d}");
+            if let Err(d) = send!("DeregisterImage", ec2.deregister_image().image_id(&ami)).await {
+                tracing::error!(
+                    "create_stemcell cleanup: deregistering {ami}: {}",
+                    d.message()
+                );
             }
             return Err(e);
         }

@@ -2,7 +2,7 @@
 //! delete, has, reboot, metadata, and instance sizing.
 
 use crate::cloud::{tags, Aws};
-use crate::errors::{aws_cause, is_not_found, sdk};
+use crate::errors::{aws_cause, is_not_found};
 use crate::props::{tag_pairs, VmProps};
 use crate::{instance, network, stemcell};
 use agent::{Delivery, RegistryClient};
@@ -14,10 +14,14 @@ use serde_json::json;
 impl cpi::Vms for Aws {
     async fn create_vm(&self, args: CreateVm) -> Result<CreatedVm> {
         let props: VmProps = cpi::typed("create_vm: cloud_properties", &args.cloud_properties)?;
-        for key in props.unsupported_keys() {
-            tracing::warn!(
-                "create_vm: cloud_properties.{key} is not supported by this CPI and is ignored"
-            );
+        if let Some(key) = props.unsupported_keys().first() {
+            return Err(Error::cpi(format!(
+                "create_vm: cloud_properties.{key}: {} is not supported by this CPI",
+                args.cloud_properties
+                    .get(*key)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            )));
         }
         let instance_type = props
             .instance_type
@@ -70,6 +74,7 @@ impl cpi::Vms for Aws {
         let made = Made {
             eni: eni.id.clone(),
             instance: None,
+            token: token.clone(),
         };
         match self
             .launch(
@@ -118,12 +123,11 @@ impl cpi::Vms for Aws {
 
     async fn reboot_vm(&self, cid: VmCid) -> Result<()> {
         let ec2 = self.ec2().await?;
-        match ec2
-            .reboot_instances()
-            .instance_ids(cid.as_str())
-            .send()
-            .await
-            .map_err(sdk("RebootInstances"))
+        match send!(
+            "RebootInstances",
+            ec2.reboot_instances().instance_ids(cid.as_str())
+        )
+        .await
         {
             Err(e) if is_not_found(&e) => Err(Error::vm_not_found(&cid)),
             other => other.map(|_| ()),
@@ -145,13 +149,14 @@ impl cpi::Vms for Aws {
                 .iter()
                 .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_owned)),
         );
-        ec2.create_tags()
-            .set_resources(Some(resources))
-            .set_tags(Some(tags(&pairs)))
-            .send()
-            .await
-            .map_err(sdk("CreateTags"))
-            .context_of("set_vm_metadata", &cid)?;
+        send!(
+            "CreateTags",
+            ec2.create_tags()
+                .set_resources(Some(resources))
+                .set_tags(Some(tags(&pairs)))
+        )
+        .await
+        .context_of("set_vm_metadata", &cid)?;
         Ok(())
     }
 
@@ -190,15 +195,41 @@ async fn remove_instance(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<()> {
 struct Made {
     eni: String,
     instance: Option<String>,
+    /// The call's token: an instance whose RunInstances answer was lost is
+    /// found by it.
+    token: String,
 }
 
 impl Made {
+    /// Removes what was made, each step on its own retry budget, none of
+    /// them depending on a look-up of the instance succeeding: the ids are
+    /// known, and TerminateInstances and DeleteNetworkInterface by id are
+    /// idempotent.
     async fn undo(&self, ec2: &aws_sdk_ec2::Client) {
-        if let Some(id) = &self.instance {
-            if let Err(e) = remove_instance(ec2, id).await {
+        let instance = match &self.instance {
+            Some(id) => Some(id.clone()),
+            None => instance::find_by_token(ec2, &self.token)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(
+                        "create_vm cleanup: looking for an instance of this call: {}",
+                        e.message()
+                    );
+                    None
+                }),
+        };
+        if let Some(id) = &instance {
+            if let Err(e) = network::disassociate_addresses(ec2, id).await {
+                tracing::error!(
+                    "create_vm cleanup: taking elastic IPs off {id}: {}",
+                    e.message()
+                );
+            }
+            if let Err(e) = instance::terminate(ec2, id).await {
                 tracing::error!("create_vm cleanup: terminating {id}: {}", e.message());
             }
         }
+        // Still attached while the instance terminates: retried until free.
         if let Err(e) = network::delete_eni(ec2, &self.eni).await {
             tracing::error!(
                 "create_vm cleanup: deleting network interface {}: {}",

@@ -4,7 +4,7 @@
 mod common;
 
 use harness::{Environment, Fault};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn vip_security_groups_tags_and_root_disk_reach_the_cloud() {
@@ -157,4 +157,186 @@ fn throttling_is_retried_and_a_dead_cloud_ends_within_the_bound() {
         f.ok("has_vm", vec![json!("i-0123456789abcdef0")]),
         json!(false)
     );
+}
+
+#[test]
+fn metadata_options_and_source_dest_check_reach_the_instance_with_placement_and_tenancy_set() {
+    let Some(f) = common::fixture() else { return };
+    let stemcell = f.light_stemcell();
+    let ec2 = f.env.inspector().client().clone();
+    // (moto's CreatePlacementGroup fails; its RunInstances keeps the name.)
+    let mut props = f.env.vm_cloud_properties();
+    props["placement_group"] = json!("bosh-cluster");
+    props["tenancy"] = json!("dedicated");
+    props["metadata_options"] =
+        json!({"http_tokens": "required", "http_put_response_hop_limit": 3});
+    props["source_dest_check"] = json!(false);
+    let r = f.ok(
+        "create_vm",
+        vec![
+            json!("agent-opts"),
+            json!(stemcell),
+            props,
+            json!({"default": f.env.manual_network(7)}),
+            json!([]),
+            json!({}),
+        ],
+    );
+    let vm = r[0].as_str().unwrap().to_owned();
+    let (i, eni) = f.env.inspector().block_on(async {
+        let out = ec2
+            .describe_instances()
+            .instance_ids(&vm)
+            .send()
+            .await
+            .unwrap();
+        let i = out.reservations()[0].instances()[0].clone();
+        let eni_id = i.network_interfaces()[0]
+            .network_interface_id()
+            .unwrap()
+            .to_owned();
+        let eni = ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni_id)
+            .send()
+            .await
+            .unwrap();
+        (i, eni.network_interfaces()[0].clone())
+    });
+    // moto keeps neither the placement group nor the tenancy of a
+    // RunInstances (it answers "" and "default"): they are sent, and the
+    // call succeeds with them, but only these two can be read back.
+    let md = i.metadata_options().unwrap();
+    assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"));
+    assert_eq!(md.http_put_response_hop_limit(), Some(3));
+    assert_eq!(eni.source_dest_check(), Some(false));
+    f.ok("delete_vm", vec![json!(vm)]);
+}
+
+#[test]
+fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made() {
+    let Some(f) = common::fixture() else { return };
+    let stemcell = f.light_stemcell();
+    let before = f.env.inventory();
+    for (key, value) in [
+        ("spot_bid_price", json!(0.05)),
+        ("spot_ondemand_fallback", json!(true)),
+        ("elbs", json!(["web-elb"])),
+        ("lb_target_groups", json!(["web-tg"])),
+        (
+            "advertised_routes",
+            json!([{"table_id": "rtb-1", "destination": "0.0.0.0/0"}]),
+        ),
+        ("raw_instance_storage", json!(true)),
+    ] {
+        let mut props = f.env.vm_cloud_properties();
+        props[key] = value.clone();
+        let e = f.err(
+            "create_vm",
+            vec![
+                json!("agent-x"),
+                json!(stemcell),
+                props,
+                json!({"default": f.env.manual_network(8)}),
+                json!([]),
+                json!({}),
+            ],
+            "Bosh::Clouds::CpiError",
+        );
+        assert!(
+            e.message.contains(&format!("cloud_properties.{key}")),
+            "{key}: {}",
+            e.message
+        );
+    }
+    // Their "off" values are accepted.
+    let mut props = f.env.vm_cloud_properties();
+    props["elbs"] = json!([]);
+    props["spot_ondemand_fallback"] = json!(false);
+    props["raw_instance_storage"] = json!(false);
+    let r = f.ok(
+        "create_vm",
+        vec![
+            json!("agent-y"),
+            json!(stemcell),
+            props,
+            json!({"default": f.env.manual_network(8)}),
+            json!([]),
+            json!({}),
+        ],
+    );
+    f.ok("delete_vm", vec![r[0].clone()]);
+    common::assert_nothing_left(&before, &f.env.inventory());
+}
+
+#[test]
+fn advertised_routes_point_at_the_vm_and_a_missing_table_is_named() {
+    let Some(f) = common::fixture() else { return };
+    let stemcell = f.light_stemcell();
+    let before = f.env.inventory();
+    let ec2 = f.env.inspector().client().clone();
+    let vpc = f.env.seed().vpc.clone();
+    let table = f.env.inspector().block_on(async {
+        let t = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap();
+        t.route_table()
+            .unwrap()
+            .route_table_id()
+            .unwrap()
+            .to_owned()
+    });
+    let route_target = |dest: &str| {
+        f.env.inspector().block_on(async {
+            let out = ec2
+                .describe_route_tables()
+                .route_table_ids(&table)
+                .send()
+                .await
+                .unwrap();
+            out.route_tables()[0]
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some(dest))
+                .and_then(|r| r.instance_id().map(str::to_owned))
+        })
+    };
+    let create = |n: u8, routes: Value| {
+        let mut props = f.env.vm_cloud_properties();
+        props["advertised_routes"] = routes;
+        f.call(
+            "create_vm",
+            vec![
+                json!("agent-nat"),
+                json!(stemcell),
+                props,
+                json!({"default": f.env.manual_network(n)}),
+                json!([]),
+                json!({}),
+            ],
+        )
+    };
+    let routes = json!([{"table_id": table, "destination": "10.9.0.0/16"}]);
+    let a = create(1, routes.clone()).result[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(route_target("10.9.0.0/16").as_deref(), Some(a.as_str()));
+    // A second VM advertising the same destination takes the route over.
+    let b = create(2, routes).result[0].as_str().unwrap().to_owned();
+    assert_eq!(route_target("10.9.0.0/16").as_deref(), Some(b.as_str()));
+
+    let before_bad = f.env.inventory();
+    let r = create(
+        3,
+        json!([{"table_id": "rtb-0123456789abcdef0", "destination": "10.8.0.0/16"}]),
+    );
+    let e = r.error.expect("a missing route table fails create_vm");
+    assert!(
+        e.message.contains("advertised_routes") && e.message.contains("rtb-0123456789abcdef0"),
+        "{}",
+        e.message
+    );
+    common::assert_nothing_left(&before_bad, &f.env.inventory());
+    f.ok("delete_vm", vec![json!(a)]);
+    f.ok("delete_vm", vec![json!(b)]);
+    common::assert_nothing_left(&before, &f.env.inventory());
 }

@@ -211,3 +211,35 @@ fn calculate_vm_cloud_properties_picks_a_fitting_type() {
         json!({"instance_type": "t3.medium", "ephemeral_disk": {"size": 10240}})
     );
 }
+
+/// Issue 18: with `static` keys the SDK's profile files are not read. The
+/// config and credentials files are FIFOs with no writer here, so any open
+/// of them would block the call until the bound kills it.
+#[test]
+fn static_credentials_read_no_profile_file() {
+    let Some(f) = common::fixture() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["config", "credentials"] {
+        let path = dir.path().join(name);
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo {}", path.display());
+    }
+    let mut command = harness::Environment::cpi(&f.env);
+    let file = |n: &str| dir.path().join(n).display().to_string();
+    command.env.push(("AWS_CONFIG_FILE".into(), file("config")));
+    command
+        .env
+        .push(("AWS_SHARED_CREDENTIALS_FILE".into(), file("credentials")));
+    command
+        .env
+        .push(("HOME".into(), dir.path().display().to_string()));
+    let cpi = harness::cpi::Cpi::new(command, std::time::Duration::from_secs(30)).unwrap();
+    let r = cpi
+        .call("has_vm", vec![serde_json::json!("i-0123456789abcdef0")])
+        .expect("answers without opening the profile files");
+    assert_eq!(r.result, serde_json::json!(false), "{:?}", r.error);
+}

@@ -8,7 +8,9 @@ pub mod moto;
 pub mod proxy;
 
 use cloud::Seed;
-use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
+use harness::{
+    Chaos, ChaosCounts, CpiCommand, Environment, Fault, Inventory, RegistryEndpoint, Served,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,6 +101,11 @@ impl AwsEnvironment {
 
     pub fn inspector(&self) -> &cloud::Inspector {
         &self.cloud
+    }
+
+    /// The proxy between the CPI and moto, for faults aimed at one action.
+    pub fn proxy(&self) -> &proxy::FaultProxy {
+        &self.proxy
     }
 }
 
@@ -217,6 +224,25 @@ impl Environment for AwsEnvironment {
 
     fn clear_faults(&self) {
         self.proxy.clear()
+    }
+
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        self.proxy.set_chaos(chaos);
+        true
+    }
+
+    fn chaos_counts(&self) -> ChaosCounts {
+        self.proxy.chaos_counts()
+    }
+
+    fn served(&self) -> Option<Served> {
+        Some(Served {
+            requests: self.proxy.served(),
+        })
+    }
+
+    fn reset_served(&self) {
+        self.proxy.reset_served()
     }
 
     fn secrets(&self) -> Vec<String> {
