@@ -309,10 +309,36 @@ impl Config {
                 "cloud.properties.softlayer.api_endpoint: the XML-RPC endpoint is not supported: use the REST endpoint (…/rest/v3.1)",
             ));
         }
-        if sl.ssh_public_key.is_some() || sl.ssh_public_key_fingerprint.is_some() {
-            // The Go CPI added the key to the account on every create_vm and
-            // never removed it; keys are named per VM instead.
-            tracing::warn!("cloud.properties.softlayer.ssh_public_key: not used: name account SSH keys with the VM cloud_properties.ssh_key");
+        // Job properties this CPI does not implement: set, they fail by name
+        // rather than deploy something different. (The Go CPI added
+        // ssh_public_key to the account on every create_vm and never removed
+        // it; name account SSH keys with the VM cloud_properties.ssh_key.)
+        let set = |v: &Option<Value>| {
+            v.as_ref()
+                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+        };
+        for (key, unsupported) in [
+            ("ssh_public_key", sl.ssh_public_key.is_some()),
+            (
+                "ssh_public_key_fingerprint",
+                sl.ssh_public_key_fingerprint.is_some(),
+            ),
+            ("trace", set(&sl.trace)),
+            ("enable_vps", set(&sl.enable_vps)),
+            ("vps_host", set(&sl.vps_host)),
+            ("vps_port", set(&sl.vps_port)),
+            ("vps_use_ssl", set(&sl.vps_use_ssl)),
+        ] {
+            if unsupported {
+                return Err(Error::cpi(format!(
+                    "cloud.properties.softlayer.{key} (job property softlayer.{key}): not supported by cpi-softlayer; remove it"
+                )));
+            }
+        }
+        if props.agent.vcappassword.is_some() {
+            return Err(Error::cpi(
+                "cloud.properties.agent.vcappassword (job property agent.vcappassword): not supported by cpi-softlayer; set the password with the director's env.bosh.password",
+            ));
         }
         let registry = match props.registry {
             Some(block) => {
