@@ -78,7 +78,8 @@ release:
 	  ldd $$bin 2>&1 | grep -qE 'statically linked|not a dynamic executable' \
 	    || { echo "$$bin is not statically linked"; exit 1; }; \
 	  if command -v bosh >/dev/null; then \
-	    (cd $$dir && bosh add-blob ../../$$bin cpi-$$c/cpi-linux-amd64 >/dev/null \
+	    (cd $$dir && { [ -f config/blobs.yml ] || echo '--- {}' > config/blobs.yml; } \
+	      && bosh add-blob ../../$$bin cpi-$$c/cpi-linux-amd64 >/dev/null \
 	      && bosh create-release --force --tarball=../../target/releases/bosh-$$c-cpi-dev.tgz) || exit 1; \
 	  else \
 	    mkdir -p $$dir/blobs/cpi-$$c && cp $$bin $$dir/blobs/cpi-$$c/cpi-linux-amd64; \
