@@ -11,14 +11,16 @@ export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 export SOFTLAYER_FIXTURES_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CARGO_TERM_COLOR := never
 
-.PHONY: all build venv tools test demo bench load fuzz fmt clean
+.PHONY: all build venv tools test demo bench load fuzz fmt clean release
 
 all: build
 
 # Host tools the warden CPI and its fake need (ext4 disks on loop devices).
+# Ruby renders the release job templates in the tests (ERB, as BOSH does).
 tools:
 	@command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null && command -v resize2fs >/dev/null \
 	  || { apt-get update -qq && apt-get install -y -qq e2fsprogs mount util-linux >/dev/null; }
+	@command -v ruby >/dev/null || { apt-get update -qq && apt-get install -y -qq ruby >/dev/null; }
 
 $(STAMP): conformance/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +78,39 @@ fuzz: build
 	  $(CARGO) test $(FUZZ_PACKAGES) --test 'fuzz_*' -- fuzz_ --nocapture --test-threads=1 2>&1 \
 	  | grep -oE 'fuzz [a-z_]+: .*|test result: FAILED.*|panicked at .*|failed: .*|saved to .*' ; \
 	  test $${PIPESTATUS[0]} -eq 0
+
+# The four BOSH releases (releases/): each CPI built statically linked for
+# x86_64 Linux (it runs on any stemcell or operator machine whatever its
+# glibc; BOSH compiles packages without a toolchain or a network), added as
+# its package's blob, and a dev release tarball per CPI in target/releases/
+# when `bosh` is on PATH. RUSTFLAGS replaces .cargo/config.toml's flags for
+# this target (DT_RELR needs glibc 2.36 at run time; Jammy has 2.35).
+RELEASE_CLOUDS  ?= aws openstack softlayer warden
+RELEASE_TARGET  := x86_64-unknown-linux-gnu
+RELEASE_BIN_DIR := target/$(RELEASE_TARGET)/release
+release:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release --target $(RELEASE_TARGET) \
+	  $(foreach c,$(RELEASE_CLOUDS),-p cpi-$(c))
+	@mkdir -p target/releases; missing=""; \
+	for c in $(RELEASE_CLOUDS); do \
+	  bin=$(RELEASE_BIN_DIR)/cpi-$$c; dir=releases/bosh-$$c-cpi; \
+	  ldd $$bin 2>&1 | grep -qE 'statically linked|not a dynamic executable' \
+	    || { echo "$$bin is not statically linked"; exit 1; }; \
+	  if command -v bosh >/dev/null; then \
+	    (cd $$dir && { [ -f config/blobs.yml ] || echo '--- {}' > config/blobs.yml; } \
+	      && bosh add-blob ../../$$bin cpi-$$c/cpi-linux-amd64 >/dev/null \
+	      && bosh create-release --force --tarball=../../target/releases/bosh-$$c-cpi-dev.tgz) || exit 1; \
+	  else \
+	    mkdir -p $$dir/blobs/cpi-$$c && cp $$bin $$dir/blobs/cpi-$$c/cpi-linux-amd64; \
+	    missing="$$missing bosh-$$c-cpi"; \
+	  fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make release: bosh is not on PATH: the static binaries are in releases/*/blobs/, but NO release tarball was made for:$$missing"; \
+	  echo "  install bosh-cli, then run \`make release\` again (or \`bosh add-blob\` + \`bosh create-release --force --tarball\` in each releases/<name>)"; \
+	else \
+	  ls -l target/releases/*.tgz; \
+	fi
 
 fmt:
 	$(CARGO) fmt --all

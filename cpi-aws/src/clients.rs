@@ -50,11 +50,25 @@ pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients>
         .timeout_config(timeouts)
         .use_dual_stack(aws.dualstack);
     if let Some(context) = tls_trusting(ca_bundle)? {
+        // Built as the SDK builds its default client, so that it honours
+        // HTTP(S)_PROXY and NO_PROXY (the job exports env.*_proxy) as that
+        // one does.
         loader = loader.http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context)
-                .build_https(),
+            aws_smithy_http_client::Builder::new().build_with_connector_fn(
+                move |settings, components| {
+                    let mut b = aws_smithy_http_client::ConnectorBuilder::default()
+                        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                        .tls_context(context.clone());
+                    b.set_connector_settings(settings.cloned());
+                    if let Some(components) = components {
+                        b.set_sleep_impl(components.sleep_impl());
+                    }
+                    b.set_proxy_config(
+                        Some(aws_smithy_http_client::proxy::ProxyConfig::from_env()),
+                    );
+                    b.build()
+                },
+            ),
         );
     }
     if aws.credentials_source == CredentialsSource::Static {

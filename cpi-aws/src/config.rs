@@ -159,6 +159,24 @@ impl Config {
             }
             _ => {}
         }
+        // Job properties this CPI declares but does not implement: set, they
+        // fail here by name rather than deploy something different.
+        if aws.elb_endpoint.is_some() {
+            return Err(Error::cpi(format!(
+                "{P}.elb_endpoint (job property aws.elb_endpoint): not supported by cpi-aws, which does not register VMs with ELBs; remove it"
+            )));
+        }
+        if let Some(id) = self
+            .cloud
+            .properties
+            .stemcell
+            .as_ref()
+            .and_then(|s| s.kernel_id.as_ref())
+        {
+            return Err(Error::cpi(format!(
+                "cloud.properties.stemcell.kernel_id (job property aws.stemcell.kernel_id): '{id}' not supported by cpi-aws, which boots hvm stemcells only; remove it"
+            )));
+        }
         let has_key = aws.access_key_id.as_deref().is_some_and(|k| !k.is_empty());
         let has_secret = aws
             .secret_access_key

@@ -173,6 +173,17 @@ impl OpenStackOptions {
 
     /// Checks the auth keys once, with messages naming them.
     pub fn validate(&self) -> cpi::Result<()> {
+        // Declared by the job, not implemented here: set, they fail by name.
+        if self.use_nova_networking {
+            return Err(cpi::Error::cpi(
+                "openstack.use_nova_networking: true is not supported by cpi-openstack, which uses Neutron only",
+            ));
+        }
+        if self.enable_auto_anti_affinity {
+            return Err(cpi::Error::cpi(
+                "openstack.enable_auto_anti_affinity: not supported (no longer supported by the Ruby CPI either); remove it",
+            ));
+        }
         let u = url::Url::parse(&self.auth_url).map_err(|e| {
             cpi::Error::cpi(format!(
                 "openstack.auth_url: '{}' is not a URL: {e}",

@@ -326,6 +326,23 @@ impl Config {
                 "cloud.properties.softlayer.enable_vps: the Go CPI's VPS pool server is not supported: guests are ordered from SoftLayer directly (set enable_vps: false)",
             ));
         }
+        // The VPS server's address is unused without enable_vps, but a
+        // manifest that sets it expects a VPS pool: refused by name, never
+        // silently dropped.
+        for (key, value) in [
+            ("vps_host", &sl.vps_host),
+            ("vps_port", &sl.vps_port),
+            ("vps_use_ssl", &sl.vps_use_ssl),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+            {
+                return Err(Error::cpi(format!(
+                    "cloud.properties.softlayer.{key} (job property softlayer.{key}): the VPS pool server is not supported by cpi-softlayer; remove it"
+                )));
+            }
+        }
         let ssh_public_key = sl
             .ssh_public_key
             .as_deref()
