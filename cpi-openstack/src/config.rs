@@ -95,6 +95,14 @@ pub struct OpenStackOptions {
     pub use_nova_networking: bool,
     #[serde(default)]
     pub enable_auto_anti_affinity: bool,
+    /// Share the Keystone token between successive CPI processes (see
+    /// `token_cache.rs`). On by default; `false` turns it off.
+    #[serde(default = "yes")]
+    pub token_cache: bool,
+    /// Where the token cache lives; by default `/var/vcap/data/openstack_cpi`
+    /// when `/var/vcap/data` exists (a BOSH VM), else no cache.
+    #[serde(default, deserialize_with = "null_default")]
+    pub token_cache_dir: Option<String>,
 }
 
 fn default_poll() -> u64 {
@@ -158,6 +166,19 @@ impl OpenStackOptions {
                 .map(str::to_owned),
             timeout: timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64),
         })
+    }
+
+    /// The token cache's directory, or None when it is off.
+    pub fn token_cache_dir(&self) -> Option<std::path::PathBuf> {
+        if !self.token_cache {
+            return None;
+        }
+        match &self.token_cache_dir {
+            Some(d) if !d.is_empty() => Some(d.into()),
+            _ => std::path::Path::new(crate::token_cache::JOB_DATA)
+                .is_dir()
+                .then(|| crate::token_cache::DEFAULT_DIR.into()),
+        }
     }
 
     /// How long a resource may stay in a transitional state.

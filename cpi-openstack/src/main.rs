@@ -11,6 +11,7 @@ mod nova;
 mod session;
 mod snapshot;
 mod stemcell;
+mod token_cache;
 mod types;
 mod vm;
 mod vm_create;

@@ -44,27 +44,14 @@ pub async fn create_port(
         port["security_groups"] = json!(groups);
     }
     let body = json!({ "port": port });
-    for attempt in 0..2 {
-        match session
-            .call::<_, PortBody>(
-                Method::POST,
-                Service::Network,
-                "/ports",
-                &body,
-                Repeat::Create,
-            )
-            .await
-        {
-            Ok(p) => return Ok(p.port),
-            Err(e) if attempt == 0 && maybe_made(&e) => {
-                if let Some(p) = find_port(session, name).await? {
-                    return Ok(p);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::cloud(format!("creating port {name}: no answer")))
+    let made: PortBody = session
+        .create(Service::Network, "/ports", &body, async || {
+            Ok(find_port(session, name)
+                .await?
+                .map(|port| PortBody { port }))
+        })
+        .await?;
+    Ok(made.port)
 }
 
 async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {
@@ -152,14 +139,4 @@ pub async fn associate_floating_ip(session: &Session, address: &str, port_id: &s
         )
         .await?;
     Ok(())
-}
-
-/// A 5xx or a lost answer: the create may have happened.
-pub fn maybe_made(e: &crate::error::OsError) -> bool {
-    use crate::error::OsError;
-    match e {
-        OsError::Status { status, .. } => *status >= 500,
-        OsError::Transport { .. } => true,
-        _ => false,
-    }
 }

@@ -1,7 +1,7 @@
 //! Disk snapshots as Cinder snapshots.
 
 use crate::cloud::OpenStack;
-use crate::disk::{create_once, volume};
+use crate::disk::{create_once, delete_request, volume};
 use crate::session::{Service, Session};
 use crate::types::*;
 use crate::waits::{self, Seen, Target};
@@ -80,14 +80,7 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
     };
     if let Err(e) = finish.await {
         let removed = async {
-            session
-                .act(
-                    Method::DELETE,
-                    Service::Volume,
-                    &format!("/snapshots/{id}"),
-                    None,
-                )
-                .await?;
+            delete_request(session, &format!("/snapshots/{id}")).await?;
             wait_snapshot(cloud, &id, Target::Gone, "be deleted").await
         };
         if let Err(e) = removed.await {
@@ -103,16 +96,6 @@ pub async fn delete(cloud: &OpenStack, cid: &SnapshotCid) -> Result<()> {
     if snapshot_status(session, cid.as_str()).await?.is_none() {
         return Ok(());
     }
-    if !session
-        .act(
-            Method::DELETE,
-            Service::Volume,
-            &format!("/snapshots/{cid}"),
-            None,
-        )
-        .await?
-    {
-        return Ok(());
-    }
+    delete_request(session, &format!("/snapshots/{cid}")).await?;
     wait_snapshot(cloud, cid.as_str(), Target::Gone, "be deleted").await
 }

@@ -128,7 +128,10 @@ pub struct Volume {
     pub attachments: Vec<VolumeAttachment>,
 }
 #[derive(Debug, Deserialize)]
-pub struct VolumeAttachment {}
+pub struct VolumeAttachment {
+    #[serde(default)]
+    pub server_id: Option<String>,
+}
 
 #[derive(Debug, Deserialize)]
 pub struct SnapshotBody {

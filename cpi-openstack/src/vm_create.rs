@@ -4,12 +4,11 @@
 use crate::cloud::OpenStack;
 use crate::network;
 use crate::nova;
-use crate::session::{Repeat, Service};
+use crate::session::Service;
 use crate::types::*;
 use agent::{Delivery, RegistryClient, Settings};
 use base64::Engine;
 use cpi::*;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -308,35 +307,21 @@ async fn build(
     })
 }
 
-/// POST /servers once; after a 5xx or a lost answer the server is looked up
-/// by its unique name before a second POST, so no duplicate is made.
+/// POST /servers; after a 5xx or a lost answer the server is looked up by
+/// its unique name before the POST is sent again, so no duplicate is made.
 async fn post_server(
     session: &crate::session::Session,
     name: &str,
     body: &Value,
 ) -> Result<String> {
-    for attempt in 0..2 {
-        match session
-            .call::<_, ServerBody>(
-                Method::POST,
-                Service::Compute,
-                "/servers",
-                body,
-                Repeat::Create,
-            )
-            .await
-        {
-            Ok(b) => return Ok(b.server.id),
-            Err(e) if attempt == 0 && network::maybe_made(&e) => {
-                tracing::warn!("{e}; looking for server {name} before trying again");
-                if let Some(s) = nova::find_by_name(session, name).await? {
-                    return Ok(s.id);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::cloud(format!("creating server {name}: no answer")))
+    let made: ServerBody = session
+        .create(Service::Compute, "/servers", body, async || {
+            Ok(nova::find_by_name(session, name)
+                .await?
+                .map(|server| ServerBody { server }))
+        })
+        .await?;
+    Ok(made.server.id)
 }
 
 async fn undo(cloud: &OpenStack, made: &Made) {

@@ -143,8 +143,28 @@ pub fn cinder(
     }
 }
 
-pub fn glance(st: &mut State, m: &Method, rest: &[&str], body: &Value) -> Response {
+pub fn glance(
+    st: &mut State,
+    m: &Method,
+    rest: &[&str],
+    q: &[(String, String)],
+    body: &Value,
+) -> Response {
     match (m.as_str(), rest) {
+        ("GET", ["images"]) => {
+            // Glance filters on any property given in the query.
+            let images: Vec<Value> = st
+                .images
+                .values()
+                .map(|e| e.body.clone())
+                .filter(|i| {
+                    q.iter()
+                        .filter(|(k, _)| k != "limit" && k != "marker")
+                        .all(|(k, v)| i[k.as_str()].as_str() == Some(v.as_str()))
+                })
+                .collect();
+            reply(200, json!({ "images": images }))
+        }
         ("POST", ["images"]) => {
             let id = new_id();
             let mut img = body.as_object().cloned().unwrap_or_default();
