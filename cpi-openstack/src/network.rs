@@ -65,11 +65,30 @@ async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {
 /// (marked with [`mark_owner`]), which stay behind unbound when the server
 /// vanished without us.
 pub async fn ports_of(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    ports_where(
+        session,
+        &[
+            format!("device_id={server_id}"),
+            format!("description={}", owner_mark(server_id)),
+        ],
+    )
+    .await
+}
+
+/// The ports bound to a server that exists (the ones we made for it are
+/// bound too): one request where [`ports_of`] makes two.
+pub async fn bound_ports(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    ports_where(session, &[format!("device_id={server_id}")]).await
+}
+
+/// The ports made for a server that is gone (left unbound when Nova lost it).
+pub async fn orphaned_ports(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    ports_where(session, &[format!("description={}", owner_mark(server_id))]).await
+}
+
+async fn ports_where(session: &Session, filters: &[String]) -> Result<Vec<Port>> {
     let mut ports = Vec::new();
-    for filter in [
-        format!("device_id={server_id}"),
-        format!("description={}", owner_mark(server_id)),
-    ] {
+    for filter in filters {
         let found: Option<PortsBody> = session
             .get(Service::Network, &format!("/ports?{filter}"))
             .await?;

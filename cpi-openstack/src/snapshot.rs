@@ -46,7 +46,14 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
         .filter_map(|k| metadata.get(k))
         .collect::<Vec<_>>()
         .join("/");
-    let body = json!({"snapshot": {"volume_id": disk.as_str(), "name": name, "description": description, "force": true}});
+    let values: Map<String, Value> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    // The metadata goes with the create (as the Go CPI sends it): one
+    // request less than a separate POST .../metadata.
+    let body = json!({"snapshot": {"volume_id": disk.as_str(), "name": name, "description": description,
+        "force": true, "metadata": values}});
     let id = create_once(
         session,
         "/snapshots",
@@ -64,18 +71,6 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
             "become available",
         )
         .await?;
-        let values: Map<String, Value> = metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        session
-            .act(
-                Method::POST,
-                Service::Volume,
-                &format!("/snapshots/{id}/metadata"),
-                Some(&json!({"metadata": values})),
-            )
-            .await?;
         Ok::<_, Error>(())
     };
     if let Err(e) = finish.await {

@@ -117,7 +117,16 @@ pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
             from_nets
         }
     };
-    let group_ids = network::security_group_ids(session, &group_names).await?;
+    // Ids are only needed for the ports of manual networks.
+    let group_ids = if args
+        .networks
+        .values()
+        .any(|n| n.kind == NetworkType::Manual)
+    {
+        network::security_group_ids(session, &group_names).await?
+    } else {
+        Vec::new()
+    };
     let az = availability_zone(cloud, &props, &args.disk_cids).await?;
 
     let name = format!("vm-{}", uuid::Uuid::new_v4());

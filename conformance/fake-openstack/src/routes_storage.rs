@@ -108,7 +108,8 @@ pub fn cinder(
             }
             let id = new_id();
             let snap = json!({"id": id, "name": s["name"], "description": s["description"], "volume_id": vol,
-                "status": "creating", "metadata": {}, "size": st.volumes[vol].body["size"]});
+                "status": "creating", "size": st.volumes[vol].body["size"],
+                "metadata": s["metadata"].as_object().cloned().unwrap_or_default()});
             st.snapshots.insert(
                 id.clone(),
                 Entry {
