@@ -203,6 +203,17 @@ impl OpenStackOptions {
         if !matches!(u.scheme(), "http" | "https") {
             return Err(cpi::Error::cpi("openstack.auth_url: must be http or https"));
         }
+        if u.path().contains("/v2.0") {
+            return Err(cpi::Error::cpi(format!(
+                "openstack.auth_url: '{}' is a Keystone v2.0 endpoint: Keystone v2 is not supported (removed from OpenStack in Queens); use the v3 endpoint",
+                self.auth_url
+            )));
+        }
+        if self.use_nova_networking {
+            return Err(cpi::Error::cpi(
+                "openstack.use_nova_networking: true is not supported: Nova networking was removed from OpenStack; this CPI uses Neutron",
+            ));
+        }
         if self.application_credential_id.is_some() {
             if self
                 .application_credential_secret

@@ -38,10 +38,14 @@ pub async fn create_port(
     net_id: &str,
     ip: &str,
     groups: &[String],
+    allowed_address_pair: Option<&str>,
 ) -> Result<Port> {
     let mut port = json!({"name": name, "network_id": net_id, "fixed_ips": [{"ip_address": ip}]});
     if !groups.is_empty() {
         port["security_groups"] = json!(groups);
+    }
+    if let Some(pair) = allowed_address_pair {
+        port["allowed_address_pairs"] = json!([{"ip_address": pair}]);
     }
     let body = json!({ "port": port });
     let made: PortBody = session
@@ -52,6 +56,17 @@ pub async fn create_port(
         })
         .await?;
     Ok(made.port)
+}
+
+/// Whether some port holds `ip` (the VRRP port check).
+pub async fn port_with_ip_exists(session: &Session, ip: &str) -> Result<bool> {
+    let found: Option<PortsBody> = session
+        .get(
+            Service::Network,
+            &format!("/ports?fixed_ips=ip_address%3D{ip}"),
+        )
+        .await?;
+    Ok(found.is_some_and(|b| !b.ports.is_empty()))
 }
 
 async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {

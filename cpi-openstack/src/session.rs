@@ -33,6 +33,8 @@ pub enum Service {
     Volume,
     Image,
     Network,
+    /// Octavia.
+    LoadBalancer,
 }
 
 impl Service {
@@ -43,6 +45,7 @@ impl Service {
             Service::Volume => &["volumev3", "block-storage"],
             Service::Image => &["image"],
             Service::Network => &["network"],
+            Service::LoadBalancer => &["load-balancer"],
         }
     }
     /// Glance and Neutron list an unversioned root in the catalog.
@@ -50,6 +53,7 @@ impl Service {
         match self {
             Service::Image => "/v2",
             Service::Network => "/v2.0",
+            Service::LoadBalancer => "/v2",
             _ => "",
         }
     }

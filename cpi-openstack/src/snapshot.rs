@@ -6,7 +6,6 @@ use crate::session::{Service, Session};
 use crate::types::*;
 use crate::waits::{self, Seen, Target};
 use cpi::*;
-use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 async fn snapshot_status(session: &Session, id: &str) -> Result<Option<Snapshot>> {

@@ -238,6 +238,14 @@ impl FakeOpenStack {
     pub fn floating_ips(&self) -> Vec<Value> {
         self.shared.state().floating_ips.values().cloned().collect()
     }
+    /// A port on the seeded network holding `ip` (a VRRP address the
+    /// operator made), as if made outside BOSH.
+    pub fn add_port(&self, ip: &str) -> String {
+        let id = state::new_id();
+        let port = routes_network::port_body(&id, "vrrp", NET_ID, ip, "", "operator");
+        self.shared.state().ports.insert(id.clone(), port);
+        id
+    }
     /// Octavia pool members (what the CPI added).
     pub fn pool_members(&self) -> Vec<Value> {
         self.shared.state().members.values().cloned().collect()

@@ -72,6 +72,14 @@ pub fn neutron(
                 .filter(|p| query(q, "device_id").is_none_or(|d| p["device_id"] == d))
                 .filter(|p| query(q, "name").is_none_or(|n| p["name"] == n))
                 .filter(|p| query(q, "description").is_none_or(|n| p["description"] == n))
+                .filter(|p| {
+                    query(q, "fixed_ips").is_none_or(|f| {
+                        let ip = f.strip_prefix("ip_address=").unwrap_or(f);
+                        p["fixed_ips"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x["ip_address"] == ip))
+                    })
+                })
                 .cloned()
                 .collect();
             reply(200, json!({ "ports": ports }))
