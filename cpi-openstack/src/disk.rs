@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 #[derive(Deserialize, Default)]
-struct DiskProps {
+pub(crate) struct DiskProps {
     #[serde(default, rename = "type")]
     volume_type: Option<String>,
 }

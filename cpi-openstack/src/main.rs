@@ -9,6 +9,8 @@ mod keystone;
 mod lbaas;
 mod network;
 mod nova;
+#[cfg(test)]
+mod parity;
 mod server_group;
 mod session;
 mod snapshot;

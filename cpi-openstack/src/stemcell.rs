@@ -40,6 +40,23 @@ struct StemcellProps {
     rest: Map<String, Value>,
 }
 
+/// Whether `create_stemcell` reads this `cloud_properties` key.
+#[cfg(test)]
+pub(crate) fn reads(key: &str) -> bool {
+    [
+        "image_id",
+        "name",
+        "version",
+        "disk_format",
+        "container_format",
+        "hypervisor",
+    ]
+    .contains(&key)
+        || PASSED_ON.contains(&key)
+        || key.starts_with("hw_")
+        || key.starts_with("vmware_")
+}
+
 /// Properties Glance keeps on the image, as strings (Glance refuses others).
 const PASSED_ON: &[&str] = &["os_type", "os_distro", "architecture", "auto_disk_config"];
 

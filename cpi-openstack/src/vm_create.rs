@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 #[derive(Deserialize)]
-struct VmProps {
+pub(crate) struct VmProps {
     /// The flavor by name; or none, and `cpu` + `ram` (+ `ephemeral_disk_size`)
     /// pick the smallest flavor that fits.
     #[serde(default)]
@@ -58,7 +58,7 @@ struct RootDisk {
 }
 
 #[derive(Deserialize, Default)]
-struct NetProps {
+pub(crate) struct NetProps {
     #[serde(default)]
     net_id: Option<String>,
     #[serde(default)]

@@ -338,3 +338,50 @@ fn nova_networking_and_keystone_v2_are_refused_by_name() {
     );
     assert!(w.fake.calls().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn tenant_scopes_the_token_when_project_is_absent() {
+    let w = world_with(|p| {
+        let o = p["openstack"].as_object_mut().unwrap();
+        o.remove("project");
+        o.insert("tenant".into(), json!(fake_openstack::PROJECT));
+    });
+    assert_eq!(w.ok("has_vm", vec![json!("x")]), json!(false));
+}
+
+#[test]
+fn stemcell_visibility_properties_and_disk_type_reach_the_cloud() {
+    let w = world_with(|p| p["openstack"]["stemcell_public_visibility"] = json!(true));
+    let image = w.image_file(1 << 16);
+    let id = w.ok(
+        "create_stemcell",
+        vec![
+            json!(image),
+            json!({"name": "s", "version": "1", "os_distro": "ubuntu", "hw_vif_model": "virtio", "hypervisor": "kvm"}),
+        ],
+    );
+    let img = w.fake.images().into_iter().find(|i| i["id"] == id).unwrap();
+    assert_eq!(img["visibility"], "public");
+    assert_eq!(img["os_distro"], "ubuntu");
+    assert_eq!(img["hw_vif_model"], "virtio");
+    assert_eq!(img["hypervisor_type"], "kvm");
+
+    let disk = w.ok(
+        "create_disk",
+        vec![json!(1024), json!({"type": "ssd"}), json!(null)],
+    );
+    assert_eq!(
+        w.fake.volume(disk.as_str().unwrap()).unwrap()["volume_type"],
+        "ssd"
+    );
+}
+
+#[test]
+fn default_security_groups_apply_without_others() {
+    let w = world_with(|p| p["openstack"]["default_security_groups"] = json!(["bosh"]));
+    let id = vm(&w, json!({"instance_type": "m1.small"}), "10.0.0.75").unwrap();
+    assert_eq!(
+        w.fake.server(&id).unwrap()["security_groups"],
+        json!([{"name": "bosh"}])
+    );
+}
