@@ -19,7 +19,7 @@ pub(crate) struct Auth {
 }
 
 #[derive(Deserialize, Serialize)]
-struct CatalogEntry {
+pub(crate) struct CatalogEntry {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -27,7 +27,7 @@ struct CatalogEntry {
 }
 
 #[derive(Deserialize, Serialize)]
-struct Endpoint {
+pub(crate) struct Endpoint {
     interface: String,
     #[serde(default)]
     region: Option<String>,
@@ -37,11 +37,11 @@ struct Endpoint {
 }
 
 #[derive(Deserialize)]
-struct TokenBody {
+pub(crate) struct TokenBody {
     token: TokenInfo,
 }
 #[derive(Deserialize)]
-struct TokenInfo {
+pub(crate) struct TokenInfo {
     #[serde(default)]
     catalog: Vec<CatalogEntry>,
     #[serde(default)]

@@ -18,23 +18,23 @@ pub struct PoolSpec {
 }
 
 #[derive(Deserialize)]
-struct Pools {
+pub(crate) struct Pools {
     pools: Vec<Named>,
 }
 #[derive(Deserialize)]
-struct Named {
+pub(crate) struct Named {
     id: String,
 }
 #[derive(Deserialize)]
-struct Members {
+pub(crate) struct Members {
     members: Vec<Member>,
 }
 #[derive(Deserialize)]
-struct MemberBody {
+pub(crate) struct MemberBody {
     member: Member,
 }
 #[derive(Deserialize)]
-struct Member {
+pub(crate) struct Member {
     id: String,
     #[serde(default)]
     address: String,

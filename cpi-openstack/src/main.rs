@@ -2,6 +2,8 @@
 
 mod cloud;
 mod config;
+#[cfg(test)]
+mod decode_tests;
 mod disk;
 mod error;
 mod image_stream;

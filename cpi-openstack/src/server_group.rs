@@ -15,15 +15,15 @@ use serde_json::json;
 pub const METADATA_KEY: &str = "bosh_server_group";
 
 #[derive(Deserialize)]
-struct Groups {
+pub(crate) struct Groups {
     server_groups: Vec<Group>,
 }
 #[derive(Deserialize)]
-struct GroupBody {
+pub(crate) struct GroupBody {
     server_group: Group,
 }
 #[derive(Deserialize, Clone)]
-struct Group {
+pub(crate) struct Group {
     id: String,
     #[serde(default)]
     name: String,

@@ -332,11 +332,11 @@ impl Session {
             .send()
             .await
             .map_err(|e| transport(&what, &e))?;
-        let status = resp.status();
+        let (status, _, bytes) = read(&what, resp).await?;
         if status.is_success() {
             return Ok(());
         }
-        let text = resp.text().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         Err(OsError::Status {
             what,
             status: status.as_u16(),

@@ -20,7 +20,7 @@ const LIGHT: &str = " light";
 const CREATE_TOKEN: &str = "bosh_create_token";
 
 #[derive(Deserialize)]
-struct Images {
+pub(crate) struct Images {
     images: Vec<Image>,
 }
 
