@@ -124,11 +124,12 @@ fn sweep(action: impl Fn(usize) -> FaultAction) -> (usize, Vec<String>) {
     for i in 1..=n {
         let w = world();
         let stemcell = w.light_stemcell();
+        let before = w.fake.calls().len();
         w.fake
             .inject(FaultRule::new(None, "", action(i)).nth(i as u32).times(1));
         let result = lifecycle(&w, &stemcell);
         let left = leftovers(&w);
-        let nth_call = w.fake.calls().get(i).cloned();
+        let nth_call = w.fake.calls().get(before + i - 1).cloned();
         if let Err(e) = result {
             failures.push(format!("request {i} ({nth_call:?}): {e}"));
         } else if !left.is_empty() {
