@@ -45,7 +45,7 @@ fn director(w: &World, method: &str, args: Vec<Value>, tries: usize) -> Result<V
                 {
                     return Ok(Value::Null); // the first try's lost answer did it
                 }
-                if method == "create_vm" && !(e.kind == "Bosh::Clouds::VMCreationFailed") {
+                if method == "create_vm" && e.kind != "Bosh::Clouds::VMCreationFailed" {
                     return Err(format!("create_vm: {}: {}", e.kind, e.message));
                 }
                 last = format!("{method}: {}: {}", e.kind, e.message);

@@ -181,7 +181,8 @@ pub fn octavia(
                 .filter(|x| x["pool_id"] == *pool)
                 .filter(|x| query(q, "address").is_none_or(|a| x["address"] == a))
                 .filter(|x| {
-                    query(q, "protocol_port").is_none_or(|p| x["protocol_port"].to_string() == p)
+                    query(q, "protocol_port")
+                        .is_none_or(|p| x["protocol_port"] == p.parse::<u64>().unwrap_or(0))
                 })
                 .cloned()
                 .collect();
