@@ -118,14 +118,15 @@ pub(crate) async fn create_once<
     })
 }
 
-/// DELETE a volume or snapshot (`path`). Refused because it is already
-/// being deleted (an earlier try's answer was lost) counts as done.
-pub(crate) async fn delete_request(session: &Session, path: &str) -> Result<()> {
+/// DELETE a volume or snapshot (`path`); false when it was not there.
+/// Refused because it is already being deleted (an earlier try's answer
+/// was lost) counts as done.
+pub(crate) async fn delete_request(session: &Session, path: &str) -> Result<bool> {
     match session
         .act(Method::DELETE, Service::Volume, path, None)
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(found) => Ok(found),
         Err(
             e @ crate::error::OsError::Status {
                 status: 400 | 409, ..
@@ -136,7 +137,8 @@ pub(crate) async fn delete_request(session: &Session, path: &str) -> Result<()> 
                 .as_ref()
                 .and_then(|v| v.as_object()?.values().next()?.get("status")?.as_str());
             match status {
-                None | Some("deleting") => Ok(()),
+                None => Ok(false),
+                Some("deleting") => Ok(true),
                 Some(_) => Err(e.into()),
             }
         }

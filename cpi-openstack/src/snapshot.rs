@@ -87,9 +87,9 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
 
 pub async fn delete(cloud: &OpenStack, cid: &SnapshotCid) -> Result<()> {
     let session = cloud.session()?;
-    if snapshot_status(session, cid.as_str()).await?.is_none() {
+    // No GET first (as the Go CPI): a snapshot already gone answers 404.
+    if !delete_request(session, &format!("/snapshots/{cid}")).await? {
         return Ok(());
     }
-    delete_request(session, &format!("/snapshots/{cid}")).await?;
     wait_snapshot(cloud, cid.as_str(), Target::Gone, "be deleted").await
 }

@@ -72,3 +72,19 @@ fn a_dynamic_network_needs_no_security_group_lookup() {
         "{calls:?}"
     );
 }
+
+#[test]
+fn delete_snapshot_sends_the_delete_first() {
+    let w = world();
+    let disk = w.ok("create_disk", vec![json!(1024), json!({}), json!(null)]);
+    let snap = w.ok("snapshot_disk", vec![disk, json!({})]);
+    let calls = during(&w, || {
+        w.ok("delete_snapshot", vec![snap.clone()]);
+    });
+    assert!(calls[0].starts_with("DELETE /volume/v3/"), "{calls:?}");
+    assert!(w.fake.snapshots().is_empty());
+    let calls = during(&w, || {
+        w.ok("delete_snapshot", vec![snap.clone()]);
+    });
+    assert_eq!(calls.len(), 1, "gone: one DELETE answered 404, {calls:?}");
+}
