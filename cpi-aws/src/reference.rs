@@ -51,14 +51,14 @@ pub const CONFIG: &[Key] = &[
     key("aws.region", "string", "required unless ec2_endpoint", "The region signed for and used for light stemcells' AMIs.", "implemented; a malformed name refused by key"),
     key("aws.ec2_endpoint", "URL or host", "from the region", "EC2 endpoint; `https://` added when there is no scheme.", "implemented"),
     key("aws.ebs_endpoint", "URL or host", "from the region", "EBS direct API endpoint (heavy stemcell import).", "extension (the incumbent imports through a VM)"),
-    key("aws.elb_endpoint", "URL or host", "none", "Read; used by nothing, since `elbs` and `lb_target_groups` are refused.", "read, unused"),
+    key("aws.elb_endpoint", "URL or host", "none", "The incumbent's ELB endpoint; this CPI registers no ELBs (`elbs` and `lb_target_groups` are refused).", "refused by name when set (reference::tests, release-render aws::unsupported_properties_fail_naming_them)"),
     key("aws.fast_path_delete", "any", "none", "Read for configs of older releases; no effect.", "read, ignored"),
     key("agent.mbus", "string (secret)", "none", "The agents' message bus URL, into every VM's settings.", "implemented (tests/vms.rs)"),
     key("agent.ntp", "list of strings", "[]", "NTP servers, into the settings.", "implemented (tests/vms.rs)"),
     key("agent.blobstore", "object", "none", "The agents' blobstore, into the settings; secrets never logged.", "implemented (tests/vms.rs)"),
     key("registry", "object {endpoint or host/port, user, password}", "none", "Stemcell API v1 VMs: settings in the registry, a pointer in user data.", "implemented (tests/disks.rs)"),
     key("debug.cpi.api_version", "integer", "3 (clamped to 1..3)", "The CPI API version `info` answers.", "implemented (tests/config.rs)"),
-    key("stemcell.kernel_id", "string", "none", "The incumbent's AKI for paravirtual images.", "read, unused: only hvm images are registered"),
+    key("stemcell.kernel_id", "string", "none", "The incumbent's AKI for paravirtual images.", "refused by name when set: only hvm images are registered (reference::tests)"),
 ];
 
 /// Where each property of the incumbent's `jobs/aws_cpi/spec` goes.
@@ -451,7 +451,25 @@ mod tests {
             "listed but not read: {:?}",
             parsed.unknown_keys
         );
-        parsed.config.validate().unwrap();
+        // Every key but the two refused ones validates; each refused one
+        // fails naming itself.
+        let refused = parsed.config.validate().unwrap_err().to_string();
+        assert!(refused.contains("aws.elb_endpoint"), "{refused}");
+        let mut accepted = full();
+        let props = &mut accepted["cloud"]["properties"];
+        props["aws"].as_object_mut().unwrap().remove("elb_endpoint");
+        let kernel = cpi::config::parse::<crate::config::Config>(accepted.clone()).unwrap();
+        let refused = kernel.config.validate().unwrap_err().to_string();
+        assert!(refused.contains("stemcell.kernel_id"), "{refused}");
+        accepted["cloud"]["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("stemcell");
+        cpi::config::parse::<crate::config::Config>(accepted)
+            .unwrap()
+            .config
+            .validate()
+            .unwrap();
         let leaves = [
             "cloud.properties.aws.metadata_options",
             "cloud.properties.agent.blobstore",

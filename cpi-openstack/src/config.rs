@@ -95,6 +95,14 @@ pub struct OpenStackOptions {
     pub use_nova_networking: bool,
     #[serde(default)]
     pub enable_auto_anti_affinity: bool,
+    /// Share the Keystone token between successive CPI processes (see
+    /// `token_cache.rs`). On by default; `false` turns it off.
+    #[serde(default = "yes")]
+    pub token_cache: bool,
+    /// Where the token cache lives; by default `/var/vcap/data/openstack_cpi`
+    /// when `/var/vcap/data` exists (a BOSH VM), else no cache.
+    #[serde(default, deserialize_with = "null_default")]
+    pub token_cache_dir: Option<String>,
 }
 
 fn default_poll() -> u64 {
@@ -160,6 +168,19 @@ impl OpenStackOptions {
         })
     }
 
+    /// The token cache's directory, or None when it is off.
+    pub fn token_cache_dir(&self) -> Option<std::path::PathBuf> {
+        if !self.token_cache {
+            return None;
+        }
+        match &self.token_cache_dir {
+            Some(d) if !d.is_empty() => Some(d.into()),
+            _ => std::path::Path::new(crate::token_cache::JOB_DATA)
+                .is_dir()
+                .then(|| crate::token_cache::DEFAULT_DIR.into()),
+        }
+    }
+
     /// How long a resource may stay in a transitional state.
     pub fn state_timeout(&self) -> Duration {
         Duration::from_secs(self.state_timeout.max(1))
@@ -192,6 +213,17 @@ impl OpenStackOptions {
         })?;
         if !matches!(u.scheme(), "http" | "https") {
             return Err(cpi::Error::cpi("openstack.auth_url: must be http or https"));
+        }
+        if u.path().contains("/v2.0") {
+            return Err(cpi::Error::cpi(format!(
+                "openstack.auth_url: '{}' is a Keystone v2.0 endpoint: Keystone v2 is not supported (removed from OpenStack in Queens); use the v3 endpoint",
+                self.auth_url
+            )));
+        }
+        if self.use_nova_networking {
+            return Err(cpi::Error::cpi(
+                "openstack.use_nova_networking: true is not supported: Nova networking was removed from OpenStack; this CPI uses Neutron",
+            ));
         }
         if self.application_credential_id.is_some() {
             if self

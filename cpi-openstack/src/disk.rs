@@ -2,7 +2,7 @@
 
 use crate::cloud::OpenStack;
 use crate::nova;
-use crate::session::{Repeat, Service, Session};
+use crate::session::{Created, Service, Session};
 use crate::types::*;
 use crate::waits::{self, Seen, Target};
 use agent::RegistryClient;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 #[derive(Deserialize, Default)]
-struct DiskProps {
+pub(crate) struct DiskProps {
     #[serde(default, rename = "type")]
     volume_type: Option<String>,
 }
@@ -91,8 +91,8 @@ pub async fn create(cloud: &OpenStack, args: CreateDisk) -> Result<DiskCid> {
     Ok(DiskCid::new(id))
 }
 
-/// POSTs a create once; after a 5xx or a lost answer, looks it up by its
-/// unique name (`lookup`) before one more try.
+/// POSTs a Cinder create; after a 5xx or a lost answer, looks it up by its
+/// unique name (`lookup`, a `detail?name=` listing) before sending it again.
 pub(crate) async fn create_once<
     Made: serde::de::DeserializeOwned,
     Found: serde::de::DeserializeOwned,
@@ -104,38 +104,53 @@ pub(crate) async fn create_once<
     id_of: impl Fn(Made) -> String,
     found_id: impl Fn(Found) -> Option<String>,
 ) -> Result<String> {
-    for attempt in 0..2 {
-        match session
-            .call::<_, Made>(Method::POST, Service::Volume, path, body, Repeat::Create)
-            .await
-        {
-            Ok(made) => return Ok(id_of(made)),
-            Err(e) if attempt == 0 && crate::network::maybe_made(&e) => {
-                if let Some(id) = session
-                    .get::<Found>(Service::Volume, lookup)
-                    .await?
-                    .and_then(&found_id)
-                {
-                    return Ok(id);
-                }
+    let created = session
+        .create_or_find::<Made, String>(Service::Volume, path, body, async || {
+            Ok(session
+                .get::<Found>(Service::Volume, lookup)
+                .await?
+                .and_then(&found_id))
+        })
+        .await?;
+    Ok(match created {
+        Created::Made(made) => id_of(made),
+        Created::Found(id) => id,
+    })
+}
+
+/// DELETE a volume or snapshot (`path`); false when it was not there.
+/// Refused because it is already being deleted (an earlier try's answer
+/// was lost) counts as done.
+pub(crate) async fn delete_request(session: &Session, path: &str) -> Result<bool> {
+    match session
+        .act(Method::DELETE, Service::Volume, path, None)
+        .await
+    {
+        Ok(found) => Ok(found),
+        Err(
+            e @ crate::error::OsError::Status {
+                status: 400 | 409, ..
+            },
+        ) => {
+            let now: Option<Value> = session.get(Service::Volume, path).await?;
+            let status = now
+                .as_ref()
+                .and_then(|v| v.as_object()?.values().next()?.get("status")?.as_str());
+            match status {
+                None => Ok(false),
+                Some("deleting") => Ok(true),
+                Some(_) => Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
+        Err(e) => Err(e.into()),
     }
-    Err(Error::cloud(format!("POST {path}: no answer")))
 }
 
 /// Best effort, and waited for, so that nothing is left when we answer.
 async fn remove_volume(cloud: &OpenStack, id: &str) {
     let Ok(s) = cloud.session() else { return };
     let removed = async {
-        s.act(
-            Method::DELETE,
-            Service::Volume,
-            &format!("/volumes/{id}"),
-            None,
-        )
-        .await?;
+        delete_request(s, &format!("/volumes/{id}")).await?;
         wait_volume(cloud, id, Target::Gone, "be deleted").await
     };
     if let Err(e) = removed.await {
@@ -155,14 +170,7 @@ pub async fn delete(cloud: &OpenStack, cid: &DiskCid) -> Result<()> {
             v.status
         )));
     }
-    session
-        .act(
-            Method::DELETE,
-            Service::Volume,
-            &format!("/volumes/{cid}"),
-            None,
-        )
-        .await?;
+    delete_request(session, &format!("/volumes/{cid}")).await?;
     wait_volume(cloud, cid.as_str(), Target::Gone, "be deleted").await
 }
 
@@ -175,13 +183,24 @@ pub async fn has(cloud: &OpenStack, cid: &DiskCid) -> Result<bool> {
 pub async fn attach(cloud: &OpenStack, vm: &VmCid, disk: &DiskCid) -> Result<DiskHint> {
     let session = cloud.session()?;
     let server = nova::existing_server(session, vm).await?;
-    volume(session, disk.as_str())
+    let vol = volume(session, disk.as_str())
         .await?
         .ok_or_else(|| Error::disk_not_found(disk))?;
     let current = nova::attachments(session, vm.as_str()).await?;
     if let Some(a) = current.iter().find(|a| a.volume_id == disk.as_str()) {
+        // Already done (an earlier try whose answer was lost): success.
         let device = a.device.clone().unwrap_or_else(|| "/dev/sdc".into());
         return Ok(DiskHint::Path(device));
+    }
+    if let Some(other) = vol
+        .attachments
+        .iter()
+        .filter_map(|a| a.server_id.as_deref())
+        .find(|s| *s != vm.as_str())
+    {
+        return Err(Error::cloud(format!(
+            "volume {disk} is attached to another server, {other}"
+        )));
     }
     let flavor = match server.flavor.as_ref().and_then(|f| f.id.clone()) {
         Some(id) => nova::flavor(session, &id).await?,
@@ -189,13 +208,20 @@ pub async fn attach(cloud: &OpenStack, vm: &VmCid, disk: &DiskCid) -> Result<Dis
     };
     let device = free_device(&current, flavor.as_ref(), cloud.opts.config_drive.is_some());
     let body = json!({"volumeAttachment": {"volumeId": disk.as_str(), "device": device}});
+    // Not sent twice: after a lost answer, Nova's list of the server's
+    // attachments says whether it was made.
     session
-        .call::<_, AttachmentBody>(
-            Method::POST,
+        .create_or_find::<AttachmentBody, ()>(
             Service::Compute,
             &format!("/servers/{vm}/os-volume_attachments"),
             &body,
-            Repeat::Safe,
+            async || {
+                let now = nova::attachments(session, vm.as_str()).await?;
+                Ok(now
+                    .iter()
+                    .any(|a| a.volume_id == disk.as_str())
+                    .then_some(()))
+            },
         )
         .await?;
     if let Err(e) = wait_volume(
@@ -330,14 +356,23 @@ pub async fn resize(cloud: &OpenStack, cid: &DiskCid, new_size_mb: u64) -> Resul
             "volume {cid} is attached: detach it before resizing"
         )));
     }
-    session
+    let extended = session
         .act(
             Method::POST,
             Service::Volume,
             &format!("/volumes/{cid}/action"),
             Some(&json!({"os-extend": {"new_size": new}})),
         )
-        .await?;
+        .await;
+    if let Err(e) = extended {
+        // Refused because an earlier try's lost answer already started it.
+        let now = volume(session, cid.as_str()).await?;
+        if !now.is_some_and(|v| {
+            v.size >= new && matches!(v.status.as_str(), "extending" | "available")
+        }) {
+            return Err(e.into());
+        }
+    }
     wait_volume(
         cloud,
         cid.as_str(),

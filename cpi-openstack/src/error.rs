@@ -14,7 +14,12 @@ pub enum OsError {
     },
     /// No answer: connection refused or dropped, timeout.
     #[error("{what}: no answer from OpenStack: {message}")]
-    Transport { what: String, message: String },
+    Transport {
+        what: String,
+        message: String,
+        /// The connection was never made: the request did not reach the cloud.
+        refused: bool,
+    },
     /// An answer that does not parse as the documented body.
     #[error("{what}: unexpected answer from OpenStack: {message}")]
     Decode { what: String, message: String },

@@ -3,11 +3,14 @@
 //! the catalog by type, interface and region. One token per process.
 
 use crate::error::{cloud_message, OsError};
-use crate::session::{transient_only, transport, Service, Session};
-use cpi::wait::retry;
+use crate::session::{read, retry_after, throttle_pause, transport, Service, Session};
+use crate::token_cache::TokenCache;
+use cpi::wait::{retry, Verdict};
 use reqwest::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub(crate) struct Auth {
@@ -15,16 +18,16 @@ pub(crate) struct Auth {
     catalog: Vec<CatalogEntry>,
 }
 
-#[derive(Deserialize)]
-struct CatalogEntry {
+#[derive(Deserialize, Serialize)]
+pub(crate) struct CatalogEntry {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
     endpoints: Vec<Endpoint>,
 }
 
-#[derive(Deserialize)]
-struct Endpoint {
+#[derive(Deserialize, Serialize)]
+pub(crate) struct Endpoint {
     interface: String,
     #[serde(default)]
     region: Option<String>,
@@ -34,13 +37,15 @@ struct Endpoint {
 }
 
 #[derive(Deserialize)]
-struct TokenBody {
+pub(crate) struct TokenBody {
     token: TokenInfo,
 }
 #[derive(Deserialize)]
-struct TokenInfo {
+pub(crate) struct TokenInfo {
     #[serde(default)]
     catalog: Vec<CatalogEntry>,
+    #[serde(default)]
+    expires_at: Option<String>,
 }
 
 impl Session {
@@ -79,64 +84,136 @@ impl Session {
         body
     }
 
-    /// The token and catalog, asking Keystone once per process.
+    /// The token cache for these auth settings, unless turned off.
+    fn token_cache(&self) -> Option<TokenCache> {
+        let dir = self.opts.token_cache_dir()?;
+        let identity = format!("{}\n{}", self.keystone_base(), self.auth_body());
+        Some(TokenCache::new(&dir, &identity))
+    }
+
+    /// The token and catalog: the one this process already has, else the
+    /// shared cache's, else Keystone's (then written to the cache).
     pub(crate) async fn auth(&self) -> Result<Arc<Auth>, OsError> {
         if let Some(a) = self.auth.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(a);
         }
+        let cache = self.token_cache();
+        let skip_cache = self.skip_cache.load(Ordering::Relaxed);
+        if let Some(c) = cache
+            .as_ref()
+            .filter(|_| !skip_cache)
+            .and_then(TokenCache::load)
+        {
+            if let Ok(catalog) = serde_json::from_value::<Vec<CatalogEntry>>(c.catalog) {
+                cpi::secret::register(&c.token);
+                tracing::debug!("Keystone token from the cache");
+                return Ok(self.keep(Auth {
+                    token: c.token,
+                    catalog,
+                }));
+            }
+        }
+        let (token, info) = self.request_token().await?;
+        if let Some(cache) = &cache {
+            let stored = serde_json::to_value(&info.token.catalog)
+                .map_err(std::io::Error::other)
+                .and_then(|catalog| {
+                    cache.store(
+                        &token,
+                        info.token.expires_at.as_deref().unwrap_or(""),
+                        &catalog,
+                    )
+                });
+            if let Err(e) = stored {
+                tracing::warn!("token cache {}: not written: {e}", cache.file.display());
+            }
+        }
+        Ok(self.keep(Auth {
+            token,
+            catalog: info.token.catalog,
+        }))
+    }
+
+    fn keep(&self, auth: Auth) -> Arc<Auth> {
+        let auth = Arc::new(auth);
+        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth.clone());
+        auth
+    }
+
+    /// After a 401: the token is no good, nor is the cache's copy of it.
+    pub(crate) fn forget_token(&self) {
+        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.skip_cache.store(true, Ordering::Relaxed);
+        if let Some(c) = self.token_cache() {
+            c.remove();
+        }
+    }
+
+    /// POST /v3/auth/tokens, with throttling waited out and 5xx retried.
+    async fn request_token(&self) -> Result<(String, TokenBody), OsError> {
         let url = format!("{}/auth/tokens", self.keystone_base());
         let body = self.auth_body();
-        let resp = retry(
+        let what = "POST /v3/auth/tokens";
+        let verdict = Cell::new(Verdict::Fail);
+        let throttled = Cell::new(0u32);
+        let answer = retry(
             "Keystone token request",
             self.backoff,
-            transient_only,
+            |_| verdict.get(),
             || async {
-                let send = self.http.post(&url).json(&body).send();
-                let resp = cpi::timing::request("POST /v3/auth/tokens", send)
-                    .await
-                    .map_err(|e| cpi::Error::from(transport("POST /v3/auth/tokens", &e)))?;
-                let status = resp.status();
+                verdict.set(Verdict::Fail);
+                let answer =
+                    match cpi::timing::request(what, self.http.post(&url).json(&body).send()).await
+                    {
+                        Ok(r) => read(what, r).await,
+                        Err(e) => Err(transport(what, &e)),
+                    };
+                let (status, headers, bytes) = answer.inspect_err(|e| {
+                    if matches!(e, OsError::Transport { .. }) {
+                        verdict.set(Verdict::Retry);
+                    }
+                })?;
+                let text = String::from_utf8_lossy(&bytes);
+                if status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE
+                {
+                    throttled.set(throttled.get() + 1);
+                    let hint = retry_after(&headers, &text);
+                    verdict.set(Verdict::ThrottledFor(throttle_pause(throttled.get(), hint)));
+                } else if status.is_server_error() {
+                    verdict.set(Verdict::Retry);
+                }
                 if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                    let message = cloud_message(&resp.text().await.unwrap_or_default());
-                    let what = "POST /v3/auth/tokens".to_owned();
                     return Err(OsError::Status {
-                        what,
+                        what: what.to_owned(),
                         status: status.as_u16(),
-                        message,
+                        message: cloud_message(&text),
                     }
                     .into());
                 }
-                Ok(resp)
+                Ok((status, headers, bytes))
             },
         )
         .await
         .map_err(|e| OsError::Auth(e.message().to_owned()))?;
-        let status = resp.status();
+        let (status, headers, bytes) = answer;
         if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
             return Err(OsError::Auth(format!(
                 "Keystone answered {}: {}",
                 status.as_u16(),
-                cloud_message(&text)
+                cloud_message(&String::from_utf8_lossy(&bytes))
             )));
         }
-        let token = resp
-            .headers()
+        let token = headers
             .get("X-Subject-Token")
             .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| OsError::Auth("Keystone answered without X-Subject-Token".into()))?;
         cpi::secret::register(&token);
-        let info: TokenBody = resp
-            .json()
-            .await
+        let info: TokenBody = serde_json::from_slice(&bytes)
             .map_err(|e| OsError::Auth(format!("token body: {e}")))?;
-        let auth = Arc::new(Auth {
-            token,
-            catalog: info.token.catalog,
-        });
-        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth.clone());
-        Ok(auth)
+        Ok((token, info))
     }
 
     pub(crate) fn endpoint(&self, auth: &Auth, service: Service) -> Result<String, OsError> {

@@ -38,33 +38,35 @@ pub async fn create_port(
     net_id: &str,
     ip: &str,
     groups: &[String],
+    allowed_address_pair: Option<&str>,
 ) -> Result<Port> {
     let mut port = json!({"name": name, "network_id": net_id, "fixed_ips": [{"ip_address": ip}]});
     if !groups.is_empty() {
         port["security_groups"] = json!(groups);
     }
-    let body = json!({ "port": port });
-    for attempt in 0..2 {
-        match session
-            .call::<_, PortBody>(
-                Method::POST,
-                Service::Network,
-                "/ports",
-                &body,
-                Repeat::Create,
-            )
-            .await
-        {
-            Ok(p) => return Ok(p.port),
-            Err(e) if attempt == 0 && maybe_made(&e) => {
-                if let Some(p) = find_port(session, name).await? {
-                    return Ok(p);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(pair) = allowed_address_pair {
+        port["allowed_address_pairs"] = json!([{"ip_address": pair}]);
     }
-    Err(Error::cloud(format!("creating port {name}: no answer")))
+    let body = json!({ "port": port });
+    let made: PortBody = session
+        .create(Service::Network, "/ports", &body, async || {
+            Ok(find_port(session, name)
+                .await?
+                .map(|port| PortBody { port }))
+        })
+        .await?;
+    Ok(made.port)
+}
+
+/// Whether some port holds `ip` (the VRRP port check).
+pub async fn port_with_ip_exists(session: &Session, ip: &str) -> Result<bool> {
+    let found: Option<PortsBody> = session
+        .get(
+            Service::Network,
+            &format!("/ports?fixed_ips=ip_address%3D{ip}"),
+        )
+        .await?;
+    Ok(found.is_some_and(|b| !b.ports.is_empty()))
 }
 
 async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {
@@ -78,11 +80,30 @@ async fn find_port(session: &Session, name: &str) -> Result<Option<Port>> {
 /// (marked with [`mark_owner`]), which stay behind unbound when the server
 /// vanished without us.
 pub async fn ports_of(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    ports_where(
+        session,
+        &[
+            format!("device_id={server_id}"),
+            format!("description={}", owner_mark(server_id)),
+        ],
+    )
+    .await
+}
+
+/// The ports bound to a server that exists (the ones we made for it are
+/// bound too): one request where [`ports_of`] makes two.
+pub async fn bound_ports(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    ports_where(session, &[format!("device_id={server_id}")]).await
+}
+
+/// The ports made for a server that is gone (left unbound when Nova lost it).
+pub async fn orphaned_ports(session: &Session, server_id: &str) -> Result<Vec<Port>> {
+    ports_where(session, &[format!("description={}", owner_mark(server_id))]).await
+}
+
+async fn ports_where(session: &Session, filters: &[String]) -> Result<Vec<Port>> {
     let mut ports = Vec::new();
-    for filter in [
-        format!("device_id={server_id}"),
-        format!("description={}", owner_mark(server_id)),
-    ] {
+    for filter in filters {
         let found: Option<PortsBody> = session
             .get(Service::Network, &format!("/ports?{filter}"))
             .await?;
@@ -152,14 +173,4 @@ pub async fn associate_floating_ip(session: &Session, address: &str, port_id: &s
         )
         .await?;
     Ok(())
-}
-
-/// A 5xx or a lost answer: the create may have happened.
-pub fn maybe_made(e: &crate::error::OsError) -> bool {
-    use crate::error::OsError;
-    match e {
-        OsError::Status { status, .. } => *status >= 500,
-        OsError::Transport { .. } => true,
-        _ => false,
-    }
 }

@@ -126,7 +126,20 @@ pub async fn cloud_properties_for(
     cloud: &OpenStack,
     need: &cpi::VmResources,
 ) -> Result<cpi::CloudProperties> {
-    let session = cloud.session()?;
+    let (best, root) = smallest_flavor(cloud.session()?, need).await?;
+    let mut props = serde_json::json!({"instance_type": best.name});
+    if let Some(size) = root {
+        props["root_disk"] = serde_json::json!({ "size": size });
+    }
+    Ok(props.as_object().cloned().unwrap_or_default())
+}
+
+/// The smallest flavor with enough CPUs and RAM, and the root disk (GiB)
+/// the ephemeral data needs when the flavor's ephemeral disk is too small.
+pub async fn smallest_flavor(
+    session: &Session,
+    need: &cpi::VmResources,
+) -> Result<(Flavor, Option<u64>)> {
     let all: FlavorsBody = session
         .get(Service::Compute, "/flavors/detail")
         .await?
@@ -142,11 +155,8 @@ pub async fn cloud_properties_for(
                 need.cpu, need.ram
             ))
         })?;
-    let mut props = serde_json::json!({"instance_type": best.name});
-    if best.ephemeral * 1024 < need.ephemeral_disk_size {
-        // The ephemeral data then lives on the root disk: room for it and the OS (3 GiB).
-        props["root_disk"] =
-            serde_json::json!({"size": need.ephemeral_disk_size.div_ceil(1024) + 3});
-    }
-    Ok(props.as_object().cloned().unwrap_or_default())
+    // The ephemeral data then lives on the root disk: room for it and the OS (3 GiB).
+    let root = (best.ephemeral * 1024 < need.ephemeral_disk_size)
+        .then(|| need.ephemeral_disk_size.div_ceil(1024) + 3);
+    Ok((best, root))
 }

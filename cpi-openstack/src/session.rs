@@ -3,19 +3,24 @@
 //! rules below. Every request to OpenStack goes through here.
 //!
 //! Retries: reads, deletes and idempotent actions are retried on 5xx, 429,
-//! 413 and lost connections; creates only on 429/413 (refused, so nothing was
-//! made) — after a 5xx on a create the caller looks the resource up first.
-//! A 401 re-authenticates once. The token is registered as a secret.
+//! 413, 503 and lost or cut answers; creates only on 429/413 (refused, so
+//! nothing was made) and refused connections — after a 5xx or a lost answer
+//! on a create, [`Session::create`] looks the resource up first. Throttling
+//! is waited out to the deadline (`Verdict::ThrottledFor`), not counted as
+//! attempts. A 401 re-authenticates once. The token is registered as a
+//! secret.
 
 use crate::config::OpenStackOptions;
 use crate::error::{cloud_message, OsError};
 use crate::keystone::Auth;
+use bytes::{Bytes, BytesMut};
 use cpi::wait::{retry, Backoff, Verdict};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +33,8 @@ pub enum Service {
     Volume,
     Image,
     Network,
+    /// Octavia.
+    LoadBalancer,
 }
 
 impl Service {
@@ -38,6 +45,7 @@ impl Service {
             Service::Volume => &["volumev3", "block-storage"],
             Service::Image => &["image"],
             Service::Network => &["network"],
+            Service::LoadBalancer => &["load-balancer"],
         }
     }
     /// Glance and Neutron list an unversioned root in the catalog.
@@ -45,9 +53,17 @@ impl Service {
         match self {
             Service::Image => "/v2",
             Service::Network => "/v2.0",
+            Service::LoadBalancer => "/v2",
             _ => "",
         }
     }
+}
+
+/// What [`Session::create_or_find`] got: the POST's answer, or what the
+/// lookup found after an answer was lost.
+pub enum Created<T, F> {
+    Made(T),
+    Found(F),
 }
 
 /// Whether a request may be repeated after an answer that may mean it ran.
@@ -62,6 +78,8 @@ pub struct Session {
     pub(crate) http: reqwest::Client,
     pub(crate) opts: Arc<OpenStackOptions>,
     pub(crate) auth: Mutex<Option<Arc<Auth>>>,
+    /// Set after a 401: the shared token cache is not read again.
+    pub(crate) skip_cache: AtomicBool,
     pub backoff: Backoff,
 }
 
@@ -102,12 +120,14 @@ impl Session {
             http,
             opts,
             auth: Mutex::new(None),
+            skip_cache: AtomicBool::new(false),
             backoff: Backoff::api(),
         })
     }
 
-    /// Sends one request; answers the response of a 2xx, `None` for a 404,
-    /// and errors carrying the cloud's message otherwise.
+    /// Sends one request; answers the body of a 2xx (read whole, capped at
+    /// [`MAX_BODY`]), `None` for a 404, and errors carrying the cloud's
+    /// message otherwise. A body cut short is a lost answer, retried like one.
     pub async fn send(
         &self,
         method: Method,
@@ -115,10 +135,11 @@ impl Session {
         path: &str,
         body: Option<&Value>,
         repeat: Repeat,
-    ) -> Result<Option<reqwest::Response>, OsError> {
+    ) -> Result<Option<Bytes>, OsError> {
         let what = format!("{method} {path}");
         let verdict = Cell::new(Verdict::Fail);
         let reauthed = Cell::new(false);
+        let throttled = Cell::new(0u32);
         let classify = |_: &cpi::Error| verdict.get();
         let result = retry(&what, self.backoff, classify, || async {
             verdict.set(Verdict::Fail);
@@ -134,35 +155,41 @@ impl Session {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = match cpi::timing::request(&what, req.send()).await {
-                Ok(r) => r,
+            let answer = match cpi::timing::request(&what, req.send()).await {
+                Ok(r) => read(&what, r).await,
+                Err(e) => Err(transport(&what, &e)),
+            };
+            let (status, headers, bytes) = match answer {
+                Ok(a) => a,
                 Err(e) => {
-                    // Refused before sending: nothing ran, a create may repeat.
-                    if repeat == Repeat::Safe || e.is_connect() {
+                    // A create whose answer was lost may have run: the
+                    // caller looks it up before sending it again.
+                    if repeat == Repeat::Safe
+                        || matches!(&e, OsError::Transport { refused: true, .. })
+                    {
                         verdict.set(Verdict::Retry);
                     }
-                    return Err(transport(&what, &e).into());
+                    return Err(e.into());
                 }
             };
-            let status = resp.status();
             if status.is_success() {
-                return Ok(Some(resp));
+                return Ok(Some(bytes));
             }
             if status == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
+            let text = String::from_utf8_lossy(&bytes);
             if status == StatusCode::UNAUTHORIZED && !reauthed.get() {
                 reauthed.set(true);
-                *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.forget_token();
                 verdict.set(Verdict::RetryAfter(Duration::ZERO));
-            } else if status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::PAYLOAD_TOO_LARGE
-            {
-                verdict.set(Verdict::RetryAfter(retry_after(&resp)));
+            } else if is_throttle(status, repeat) {
+                throttled.set(throttled.get() + 1);
+                let hint = retry_after(&headers, &text);
+                verdict.set(Verdict::ThrottledFor(throttle_pause(throttled.get(), hint)));
             } else if status.is_server_error() && repeat == Repeat::Safe {
                 verdict.set(Verdict::Retry);
             }
-            let text = resp.text().await.unwrap_or_default();
             Err(OsError::Status {
                 what: what.clone(),
                 status: status.as_u16(),
@@ -173,13 +200,67 @@ impl Session {
         .await;
         result.map_err(|e| {
             match std::error::Error::source(&e).and_then(|s| s.downcast_ref::<OsError>()) {
-                Some(OsError::Transport { .. }) | None => OsError::Transport {
+                Some(OsError::Transport { refused, .. }) => OsError::Transport {
                     what: what.clone(),
                     message: e.message().to_owned(),
+                    refused: *refused,
+                },
+                None => OsError::Transport {
+                    what: what.clone(),
+                    message: e.message().to_owned(),
+                    refused: false,
                 },
                 Some(other) => other.clone(),
             }
         })
+    }
+
+    /// POSTs a create that must not be made twice. After an answer that
+    /// may mean it ran (a 5xx, a lost or cut answer), `lookup` looks for it
+    /// by the unique name or token the body carries, and only when it is not
+    /// there is the POST sent again. Throttling (429) is waited out inside
+    /// [`Session::send`]: the cloud refused it, so nothing was made.
+    pub async fn create<T: DeserializeOwned>(
+        &self,
+        service: Service,
+        path: &str,
+        body: &Value,
+        lookup: impl AsyncFn() -> cpi::Result<Option<T>>,
+    ) -> cpi::Result<T> {
+        self.create_or_find(service, path, body, lookup)
+            .await
+            .map(|c| match c {
+                Created::Made(t) | Created::Found(t) => t,
+            })
+    }
+
+    /// [`Session::create`] where the lookup answers another type than the POST.
+    pub async fn create_or_find<T: DeserializeOwned, F>(
+        &self,
+        service: Service,
+        path: &str,
+        body: &Value,
+        lookup: impl AsyncFn() -> cpi::Result<Option<F>>,
+    ) -> cpi::Result<Created<T, F>> {
+        const TRIES: u32 = 4;
+        let mut n = 0;
+        loop {
+            n += 1;
+            match self
+                .call::<_, T>(Method::POST, service, path, body, Repeat::Create)
+                .await
+            {
+                Ok(made) => return Ok(Created::Made(made)),
+                Err(e) if n < TRIES && maybe_made(&e) => {
+                    tracing::warn!("{e}; looking it up before sending it again");
+                    if let Some(found) = lookup().await? {
+                        return Ok(Created::Found(found));
+                    }
+                    tokio::time::sleep(self.backoff.pause(n)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// GET a JSON body; `None` when not found.
@@ -192,7 +273,7 @@ impl Session {
             .send(Method::GET, service, path, None, Repeat::Safe)
             .await?
         {
-            Some(resp) => decode(path, resp).await.map(Some),
+            Some(bytes) => decode(path, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -211,7 +292,7 @@ impl Session {
             .send(method.clone(), service, path, Some(&body), repeat)
             .await?
         {
-            Some(resp) => decode(path, resp).await,
+            Some(bytes) => decode(path, &bytes),
             None => Err(not_found(&method, path)),
         }
     }
@@ -251,11 +332,11 @@ impl Session {
             .send()
             .await
             .map_err(|e| transport(&what, &e))?;
-        let status = resp.status();
+        let (status, _, bytes) = read(&what, resp).await?;
         if status.is_success() {
             return Ok(());
         }
-        let text = resp.text().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         Err(OsError::Status {
             what,
             status: status.as_u16(),
@@ -272,12 +353,84 @@ pub fn not_found(method: &Method, path: &str) -> OsError {
     }
 }
 
-async fn decode<T: DeserializeOwned>(path: &str, resp: reqwest::Response) -> Result<T, OsError> {
-    let bytes = resp.bytes().await.map_err(|e| transport(path, &e))?;
-    serde_json::from_slice(&bytes).map_err(|e| OsError::Decode {
+/// No answer this CPI reads is near this size; a bigger one is refused
+/// rather than held in memory.
+pub const MAX_BODY: usize = 16 << 20;
+
+pub(crate) fn decode<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, OsError> {
+    serde_json::from_slice(bytes).map_err(|e| OsError::Decode {
         what: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// The whole answer, at most [`MAX_BODY`] bytes; a body cut short is a
+/// transport error (the answer was lost), one too big a decode error.
+pub(crate) async fn read(
+    what: &str,
+    mut resp: reqwest::Response,
+) -> Result<(StatusCode, reqwest::header::HeaderMap, Bytes), OsError> {
+    let too_big = || OsError::Decode {
+        what: what.to_owned(),
+        message: format!("the answer is over {} MiB", MAX_BODY >> 20),
+    };
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_big());
+    }
+    let status = resp.status();
+    let headers = std::mem::take(resp.headers_mut());
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(what, &e))? {
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(too_big());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, buf.freeze()))
+}
+
+/// Throttling: 429 and 413 (Nova's `overLimit`) always, since the cloud
+/// refused the request; 503 for requests that may be repeated (a create
+/// answered 503 is looked up before it is sent again).
+fn is_throttle(status: StatusCode, repeat: Repeat) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::PAYLOAD_TOO_LARGE
+        || (status == StatusCode::SERVICE_UNAVAILABLE && repeat == Repeat::Safe)
+}
+
+/// The pause after the `k`th throttled answer to one request. The first two
+/// are short and jittered (50 ms to 400 ms, never longer than the cloud's
+/// `Retry-After`): most throttling is a busy moment that has passed by then,
+/// and `Retry-After` comes in whole seconds. From the third on, the cloud is
+/// limiting in earnest and its `Retry-After` is honoured in full, plus up to
+/// a quarter of it in jitter so that many CPIs do not come back together.
+pub(crate) fn throttle_pause(k: u32, hint: Option<Duration>) -> Duration {
+    let base = Backoff::new(
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+        Duration::MAX,
+    )
+    .pause(k);
+    let pause = match hint {
+        Some(h) if k < 3 => base.min(h),
+        Some(h) => h.max(base) + jitter(h / 4),
+        None => base,
+    };
+    pause.min(Duration::from_secs(60))
+}
+
+fn jitter(up_to: Duration) -> Duration {
+    use rand::Rng;
+    Duration::from_millis(rand::rng().random_range(0..=up_to.as_millis() as u64))
+}
+
+/// A 5xx or a lost answer: the create may have happened.
+pub fn maybe_made(e: &OsError) -> bool {
+    match e {
+        OsError::Status { status, .. } => *status >= 500,
+        OsError::Transport { refused, .. } => !refused,
+        _ => false,
+    }
 }
 
 /// A transport error without the URL (it may carry a query worth hiding).
@@ -294,24 +447,23 @@ pub(crate) fn transport(what: &str, e: &reqwest::Error) -> OsError {
     OsError::Transport {
         what: what.to_owned(),
         message,
+        refused: e.is_connect(),
     }
 }
 
-pub(crate) fn transient_only(e: &cpi::Error) -> Verdict {
-    if e.ok_to_retry() {
-        Verdict::Retry
-    } else {
-        Verdict::Fail
-    }
-}
-
-/// `Retry-After` seconds, or Nova's `overLimit.retryAfter` lives in the body
-/// we have not read; 3 s as the Ruby CPI when absent.
-fn retry_after(resp: &reqwest::Response) -> Duration {
-    resp.headers()
+/// `Retry-After` seconds, else Nova's `overLimit.retryAfter` in the body.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap, body: &str) -> Option<Duration> {
+    let secs = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
-        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 60.0)))
-        .unwrap_or(Duration::from_secs(3))
+        .or_else(|| {
+            let v: Value = serde_json::from_str(body).ok()?;
+            let inner = v.as_object()?.values().find_map(|o| o.get("retryAfter"))?;
+            inner
+                .as_f64()
+                .or_else(|| inner.as_str().and_then(|s| s.trim().parse().ok()))
+        })?;
+    secs.is_finite()
+        .then(|| Duration::from_secs_f64(secs.clamp(0.0, 60.0)))
 }

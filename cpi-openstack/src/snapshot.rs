@@ -1,12 +1,11 @@
 //! Disk snapshots as Cinder snapshots.
 
 use crate::cloud::OpenStack;
-use crate::disk::{create_once, volume};
+use crate::disk::{create_once, delete_request, volume};
 use crate::session::{Service, Session};
 use crate::types::*;
 use crate::waits::{self, Seen, Target};
 use cpi::*;
-use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 async fn snapshot_status(session: &Session, id: &str) -> Result<Option<Snapshot>> {
@@ -46,7 +45,14 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
         .filter_map(|k| metadata.get(k))
         .collect::<Vec<_>>()
         .join("/");
-    let body = json!({"snapshot": {"volume_id": disk.as_str(), "name": name, "description": description, "force": true}});
+    let values: Map<String, Value> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    // The metadata goes with the create (as the Go CPI sends it): one
+    // request less than a separate POST .../metadata.
+    let body = json!({"snapshot": {"volume_id": disk.as_str(), "name": name, "description": description,
+        "force": true, "metadata": values}});
     let id = create_once(
         session,
         "/snapshots",
@@ -64,30 +70,11 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
             "become available",
         )
         .await?;
-        let values: Map<String, Value> = metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        session
-            .act(
-                Method::POST,
-                Service::Volume,
-                &format!("/snapshots/{id}/metadata"),
-                Some(&json!({"metadata": values})),
-            )
-            .await?;
         Ok::<_, Error>(())
     };
     if let Err(e) = finish.await {
         let removed = async {
-            session
-                .act(
-                    Method::DELETE,
-                    Service::Volume,
-                    &format!("/snapshots/{id}"),
-                    None,
-                )
-                .await?;
+            delete_request(session, &format!("/snapshots/{id}")).await?;
             wait_snapshot(cloud, &id, Target::Gone, "be deleted").await
         };
         if let Err(e) = removed.await {
@@ -100,18 +87,8 @@ pub async fn create(cloud: &OpenStack, disk: &DiskCid, metadata: &Metadata) -> R
 
 pub async fn delete(cloud: &OpenStack, cid: &SnapshotCid) -> Result<()> {
     let session = cloud.session()?;
-    if snapshot_status(session, cid.as_str()).await?.is_none() {
-        return Ok(());
-    }
-    if !session
-        .act(
-            Method::DELETE,
-            Service::Volume,
-            &format!("/snapshots/{cid}"),
-            None,
-        )
-        .await?
-    {
+    // No GET first (as the Go CPI): a snapshot already gone answers 404.
+    if !delete_request(session, &format!("/snapshots/{cid}")).await? {
         return Ok(());
     }
     wait_snapshot(cloud, cid.as_str(), Target::Gone, "be deleted").await

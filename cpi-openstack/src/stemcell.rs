@@ -4,7 +4,7 @@
 use crate::cloud::OpenStack;
 use crate::error::OsError;
 use crate::image_stream;
-use crate::session::{Repeat, Service};
+use crate::session::Service;
 use crate::types::Image;
 use crate::waits::{self, Seen, Target};
 use cpi::wait::{retry, Verdict};
@@ -15,6 +15,14 @@ use serde_json::{json, Map, Value};
 use std::time::Duration;
 
 const LIGHT: &str = " light";
+
+/// The image property carrying the create call's token.
+const CREATE_TOKEN: &str = "bosh_create_token";
+
+#[derive(Deserialize)]
+pub(crate) struct Images {
+    images: Vec<Image>,
+}
 
 #[derive(Deserialize)]
 struct StemcellProps {
@@ -30,6 +38,23 @@ struct StemcellProps {
     container_format: Option<String>,
     #[serde(flatten)]
     rest: Map<String, Value>,
+}
+
+/// Whether `create_stemcell` reads this `cloud_properties` key.
+#[cfg(test)]
+pub(crate) fn reads(key: &str) -> bool {
+    [
+        "image_id",
+        "name",
+        "version",
+        "disk_format",
+        "container_format",
+        "hypervisor",
+    ]
+    .contains(&key)
+        || PASSED_ON.contains(&key)
+        || key.starts_with("hw_")
+        || key.starts_with("vmware_")
 }
 
 /// Properties Glance keeps on the image, as strings (Glance refuses others).
@@ -84,14 +109,17 @@ pub async fn create(cloud: &OpenStack, args: CreateStemcell) -> Result<StemcellC
     for (k, v) in &args.tags {
         body[k.as_str()] = Value::String(v.clone());
     }
+    // A token of this call on the image, to find it again if the answer to
+    // the POST is lost (Glance filters listings by any property).
+    let token = uuid::Uuid::new_v4().to_string();
+    body[CREATE_TOKEN] = json!(token);
     let image: Image = session
-        .call(
-            Method::POST,
-            Service::Image,
-            "/images",
-            &body,
-            Repeat::Create,
-        )
+        .create(Service::Image, "/images", &body, async || {
+            let found: Option<Images> = session
+                .get(Service::Image, &format!("/images?{CREATE_TOKEN}={token}"))
+                .await?;
+            Ok(found.and_then(|f| f.images.into_iter().next()))
+        })
         .await?;
     tracing::info!(
         "created image {} for stemcell {name}/{version}, uploading {size} bytes",
@@ -109,12 +137,15 @@ async fn upload(cloud: &OpenStack, id: &str, args: &CreateStemcell) -> Result<()
     // The stream is re-read from the file on each try, so an upload the
     // cloud refused (5xx, 413/429, a lost connection) can be sent again.
     let verdict = std::cell::Cell::new(Verdict::Fail);
+    let tries = std::cell::Cell::new(0u32);
+    let throttled = std::cell::Cell::new(0u32);
     retry(
         "image upload",
         session.backoff,
         |_| verdict.get(),
         || async {
             verdict.set(Verdict::Fail);
+            tries.set(tries.get() + 1);
             let (body, failure) = image_stream::stream(args.image_path.clone());
             let sent = session
                 .put_stream(Service::Image, &format!("/images/{id}/file"), body)
@@ -122,15 +153,31 @@ async fn upload(cloud: &OpenStack, id: &str, args: &CreateStemcell) -> Result<()
             if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Err(e.into());
             }
-            if let Err(e) = &sent {
-                verdict.set(match e {
-                    OsError::Status {
-                        status: 413 | 429, ..
-                    } => Verdict::RetryAfter(Duration::from_secs(3)),
-                    OsError::Status { status, .. } if *status >= 500 => Verdict::Retry,
-                    OsError::Transport { .. } => Verdict::Retry,
-                    _ => Verdict::Fail,
-                });
+            match &sent {
+                // An earlier try's answer was lost after Glance took the
+                // data: the image is saving or active, which is what we want.
+                Err(OsError::Status { status: 409, .. }) if tries.get() > 1 => {
+                    let image: Option<Image> = session
+                        .get(Service::Image, &format!("/images/{id}"))
+                        .await?;
+                    if image.is_some_and(|i| matches!(i.status.as_str(), "saving" | "active")) {
+                        return Ok(());
+                    }
+                }
+                Err(OsError::Status {
+                    status: 413 | 429, ..
+                }) => {
+                    throttled.set(throttled.get() + 1);
+                    verdict.set(Verdict::ThrottledFor(crate::session::throttle_pause(
+                        throttled.get(),
+                        Some(Duration::from_secs(1)),
+                    )));
+                }
+                Err(OsError::Status { status, .. }) if *status >= 500 => {
+                    verdict.set(Verdict::Retry)
+                }
+                Err(OsError::Transport { .. }) => verdict.set(Verdict::Retry),
+                _ => {}
             }
             Ok(sent?)
         },

@@ -128,7 +128,10 @@ pub struct Volume {
     pub attachments: Vec<VolumeAttachment>,
 }
 #[derive(Debug, Deserialize)]
-pub struct VolumeAttachment {}
+pub struct VolumeAttachment {
+    #[serde(default)]
+    pub server_id: Option<String>,
+}
 
 #[derive(Debug, Deserialize)]
 pub struct SnapshotBody {
@@ -169,6 +172,13 @@ pub struct Port {
     pub id: String,
     #[serde(default)]
     pub mac_address: String,
+    #[serde(default)]
+    pub fixed_ips: Vec<FixedIp>,
+}
+#[derive(Debug, Deserialize)]
+pub struct FixedIp {
+    #[serde(default)]
+    pub subnet_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

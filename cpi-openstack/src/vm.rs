@@ -13,16 +13,22 @@ pub async fn delete(cloud: &OpenStack, vm: &VmCid) -> Result<()> {
     let session = cloud.session()?;
     let Some(server) = nova::server(session, vm.as_str()).await? else {
         // Gone without us (a lost VM): the ports made for it may remain.
-        for port in network::ports_of(session, vm.as_str()).await? {
+        for port in network::orphaned_ports(session, vm.as_str()).await? {
             network::delete_port(session, &port.id).await?;
         }
         tracing::info!("server {vm} not found: nothing else to delete");
         return Ok(());
     };
-    let ports = network::ports_of(session, vm.as_str()).await?;
+    let ports = network::bound_ports(session, vm.as_str()).await?;
+    for (pool, member) in crate::lbaas::recorded(&server.metadata) {
+        crate::lbaas::remove_member(session, &pool, &member).await?;
+    }
     nova::delete_and_wait(cloud, vm.as_str()).await?;
     for port in ports {
         network::delete_port(session, &port.id).await?;
+    }
+    if let Some(group) = server.metadata.get(crate::server_group::METADATA_KEY) {
+        crate::server_group::remove_if_empty(session, group).await?;
     }
     if let Some(cfg) = &cloud.registry {
         let key = server

@@ -2,9 +2,10 @@
 //! registry pointer), floating IPs for vip networks; undone on failure.
 
 use crate::cloud::OpenStack;
+use crate::lbaas;
 use crate::network;
 use crate::nova;
-use crate::session::{Repeat, Service};
+use crate::session::Service;
 use crate::types::*;
 use agent::{Delivery, RegistryClient, Settings};
 use base64::Engine;
@@ -14,8 +15,19 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 #[derive(Deserialize)]
-struct VmProps {
-    instance_type: String,
+pub(crate) struct VmProps {
+    /// The flavor by name; or none, and `cpu` + `ram` (+ `ephemeral_disk_size`)
+    /// pick the smallest flavor that fits.
+    #[serde(default)]
+    instance_type: Option<String>,
+    #[serde(default)]
+    cpu: Option<u32>,
+    /// MiB
+    #[serde(default)]
+    ram: Option<u64>,
+    /// MiB
+    #[serde(default)]
+    ephemeral_disk_size: Option<u64>,
     #[serde(default)]
     availability_zone: Option<String>,
     #[serde(default)]
@@ -31,9 +43,10 @@ struct VmProps {
     #[serde(default)]
     root_disk: Option<RootDisk>,
     #[serde(default)]
-    loadbalancer_pools: Option<Value>,
+    loadbalancer_pools: Vec<lbaas::PoolSpec>,
+    /// One IP (the VRRP address) allowed on the default network's port.
     #[serde(default)]
-    allowed_address_pairs: Option<Value>,
+    allowed_address_pairs: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -45,11 +58,14 @@ struct RootDisk {
 }
 
 #[derive(Deserialize, Default)]
-struct NetProps {
+pub(crate) struct NetProps {
     #[serde(default)]
     net_id: Option<String>,
     #[serde(default)]
     security_groups: Vec<String>,
+    /// With `allowed_address_pairs`: a port must already hold that IP.
+    #[serde(default)]
+    vrrp_port_check: Option<bool>,
 }
 
 /// What create made so far, removed again if a later step fails.
@@ -57,12 +73,23 @@ struct NetProps {
 struct Made {
     ports: Vec<String>,
     server: Option<String>,
+    /// Octavia memberships: (pool id, member id).
+    members: Vec<(String, String)>,
+    /// An auto anti-affinity group this call made or joined.
+    server_group: Option<String>,
 }
 
 pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
-    let props: VmProps = typed("cloud_properties", &args.cloud_properties)?;
-    if props.loadbalancer_pools.is_some() || props.allowed_address_pairs.is_some() {
-        tracing::warn!("cloud_properties.loadbalancer_pools and allowed_address_pairs are not supported; ignored");
+    let mut props: VmProps = typed("cloud_properties", &args.cloud_properties)?;
+    if props.availability_zone.is_some() && !props.availability_zones.is_empty() {
+        return Err(Error::cpi(
+            "cloud_properties: only one of availability_zone and availability_zones may be set",
+        ));
+    }
+    if !props.availability_zones.is_empty() && !cloud.opts.ignore_server_availability_zone {
+        return Err(Error::cpi(
+            "cloud_properties.availability_zones: needs openstack.ignore_server_availability_zone: true (disks must be free to live in another AZ)",
+        ));
     }
     let session = cloud.session()?;
     let delivery = Delivery::choose(&cloud.ctx);
@@ -90,7 +117,30 @@ pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
             "stemcell image '{image_id}' not found"
         )));
     }
-    let flavor = nova::flavor_named(session, &props.instance_type).await?;
+    let flavor =
+        match (&props.instance_type, props.cpu, props.ram) {
+            (Some(name), _, _) => nova::flavor_named(session, name).await?,
+            (None, Some(cpu), Some(ram)) => {
+                let need = VmResources {
+                    cpu,
+                    ram,
+                    ephemeral_disk_size: props.ephemeral_disk_size.unwrap_or(0),
+                };
+                let (flavor, root_gib) = nova::smallest_flavor(session, &need).await?;
+                if let Some(size) = root_gib.filter(|_| props.root_disk.is_none()) {
+                    // The ephemeral data lives on the root disk then.
+                    props.root_disk = Some(RootDisk {
+                        size,
+                        volume_type: None,
+                    });
+                    props.boot_from_volume.get_or_insert(true);
+                }
+                flavor
+            }
+            _ => return Err(Error::cpi(
+                "cloud_properties.instance_type: missing (or give cpu and ram to pick a flavor)",
+            )),
+        };
 
     let mut nets: Vec<(String, NetProps)> = Vec::new();
     for (name, net) in &args.networks {
@@ -105,6 +155,10 @@ pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
         }
         nets.push((name.clone(), np));
     }
+    let vrrp_net = match &props.allowed_address_pairs {
+        None => None,
+        Some(ip) => Some(vrrp_network(session, &args.networks, &nets, ip).await?),
+    };
     let group_names = if !props.security_groups.is_empty() {
         props.security_groups.clone()
     } else {
@@ -118,11 +172,27 @@ pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
             from_nets
         }
     };
-    let group_ids = network::security_group_ids(session, &group_names).await?;
+    // Ids are only needed for the ports of manual networks.
+    let group_ids = if args
+        .networks
+        .values()
+        .any(|n| n.kind == NetworkType::Manual)
+    {
+        network::security_group_ids(session, &group_names).await?
+    } else {
+        Vec::new()
+    };
     let az = availability_zone(cloud, &props, &args.disk_cids).await?;
+    let group_hint = match auto_group_name(cloud, &props, &args) {
+        Some(n) => Some(crate::server_group::find_or_create(session, &n).await?),
+        None => None,
+    };
 
     let name = format!("vm-{}", uuid::Uuid::new_v4());
-    let mut made = Made::default();
+    let mut made = Made {
+        server_group: group_hint.clone(),
+        ..Made::default()
+    };
     let result = build(
         cloud,
         &args,
@@ -136,6 +206,7 @@ pub async fn create(cloud: &OpenStack, args: CreateVm) -> Result<CreatedVm> {
         &image_id,
         delivery,
         registry.as_ref(),
+        vrrp_net.as_deref(),
         &mut made,
     )
     .await;
@@ -163,11 +234,13 @@ async fn build(
     image_id: &str,
     delivery: Delivery,
     registry: Option<&(RegistryClient, agent::RegistryConfig)>,
+    vrrp_net: Option<&str>,
     made: &mut Made,
 ) -> Result<CreatedVm> {
     let session = cloud.session()?;
     let mut networks = args.networks.clone();
     let mut server_nets = Vec::new();
+    let mut subnets: Vec<(String, String)> = Vec::new();
     for (net_name, np) in nets {
         let spec = networks
             .get_mut(net_name)
@@ -179,15 +252,23 @@ async fn build(
                     .ip
                     .clone()
                     .ok_or_else(|| Error::cpi(format!("networks.{net_name}.ip: missing")))?;
+                let pairs = props
+                    .allowed_address_pairs
+                    .as_deref()
+                    .filter(|_| vrrp_net == Some(net_name.as_str()));
                 let port = network::create_port(
                     session,
                     &format!("{name}-{net_name}"),
                     net_id,
                     &ip,
                     group_ids,
+                    pairs,
                 )
                 .await?;
                 made.ports.push(port.id.clone());
+                if let Some(subnet) = port.fixed_ips.first().and_then(|f| f.subnet_id.clone()) {
+                    subnets.push((ip.clone(), subnet));
+                }
                 spec.mac = Some(port.mac_address.clone());
                 server_nets.push(json!({"uuid": net_id, "port": port.id}));
             }
@@ -275,8 +356,13 @@ async fn build(
         server["imageRef"] = json!("");
     }
     let mut body = json!({ "server": server });
-    if let Some(hints) = &props.scheduler_hints {
-        body["os:scheduler_hints"] = Value::Object(hints.clone());
+    let mut hints = props.scheduler_hints.clone().unwrap_or_default();
+    if let Some(g) = &made.server_group {
+        hints.entry("group").or_insert(json!(g));
+        body["server"]["metadata"][crate::server_group::METADATA_KEY] = json!(g);
+    }
+    if !hints.is_empty() {
+        body["os:scheduler_hints"] = Value::Object(hints);
     }
 
     let id = post_server(session, name, &body).await?;
@@ -299,6 +385,29 @@ async fn build(
             network::associate_floating_ip(session, &ip, &port.id).await?;
         }
     }
+    if !props.loadbalancer_pools.is_empty() {
+        let (ip, subnet) = lb_address(&networks, &subnets).ok_or_else(|| {
+            Error::cloud("cloud_properties.loadbalancer_pools: the VM has no manual network IP to add to a pool")
+        })?;
+        let mut recorded = Map::new();
+        for (i, pool) in props.loadbalancer_pools.iter().enumerate() {
+            let (pool_id, member) =
+                crate::lbaas::add_member(session, pool, &ip, subnet.as_deref()).await?;
+            made.members.push((pool_id.clone(), member.clone()));
+            recorded.insert(
+                crate::lbaas::metadata_key(i),
+                json!(format!("{pool_id}/{member}")),
+            );
+        }
+        session
+            .act(
+                Method::POST,
+                Service::Compute,
+                &format!("/servers/{id}/metadata"),
+                Some(&json!({ "metadata": recorded })),
+            )
+            .await?;
+    }
     if let Some((client, _)) = registry {
         client.put(&VmCid::new(name), &settings).await?;
     }
@@ -308,39 +417,30 @@ async fn build(
     })
 }
 
-/// POST /servers once; after a 5xx or a lost answer the server is looked up
-/// by its unique name before a second POST, so no duplicate is made.
+/// POST /servers; after a 5xx or a lost answer the server is looked up by
+/// its unique name before the POST is sent again, so no duplicate is made.
 async fn post_server(
     session: &crate::session::Session,
     name: &str,
     body: &Value,
 ) -> Result<String> {
-    for attempt in 0..2 {
-        match session
-            .call::<_, ServerBody>(
-                Method::POST,
-                Service::Compute,
-                "/servers",
-                body,
-                Repeat::Create,
-            )
-            .await
-        {
-            Ok(b) => return Ok(b.server.id),
-            Err(e) if attempt == 0 && network::maybe_made(&e) => {
-                tracing::warn!("{e}; looking for server {name} before trying again");
-                if let Some(s) = nova::find_by_name(session, name).await? {
-                    return Ok(s.id);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::cloud(format!("creating server {name}: no answer")))
+    let made: ServerBody = session
+        .create(Service::Compute, "/servers", body, async || {
+            Ok(nova::find_by_name(session, name)
+                .await?
+                .map(|server| ServerBody { server }))
+        })
+        .await?;
+    Ok(made.server.id)
 }
 
 async fn undo(cloud: &OpenStack, made: &Made) {
     let Ok(session) = cloud.session() else { return };
+    for (pool, member) in &made.members {
+        if let Err(e) = crate::lbaas::remove_member(session, pool, member).await {
+            tracing::warn!("cleaning up pool member {member}: {}", e.message());
+        }
+    }
     if let Some(id) = &made.server {
         if let Err(e) = nova::delete_and_wait(cloud, id).await {
             tracing::warn!("cleaning up server {id}: {}", e.message());
@@ -351,6 +451,92 @@ async fn undo(cloud: &OpenStack, made: &Made) {
             tracing::warn!("cleaning up port {port}: {}", e.message());
         }
     }
+    if let Some(g) = &made.server_group {
+        if let Err(e) = crate::server_group::remove_if_empty(session, g).await {
+            tracing::warn!("cleaning up server group {g}: {}", e.message());
+        }
+    }
+}
+
+/// The IP (and its subnet) a pool member gets: the default manual network's.
+fn lb_address(
+    networks: &Networks,
+    subnets: &[(String, String)],
+) -> Option<(String, Option<String>)> {
+    let manual: Vec<&Network> = networks
+        .values()
+        .filter(|n| n.kind == NetworkType::Manual && n.ip.is_some())
+        .collect();
+    let pick = manual
+        .iter()
+        .find(|n| {
+            n.default
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|x| x == "gateway"))
+        })
+        .or(manual.first())?;
+    let ip = pick.ip.clone()?;
+    let subnet = subnets
+        .iter()
+        .find(|(i, _)| *i == ip)
+        .map(|(_, s)| s.clone());
+    Some((ip, subnet))
+}
+
+/// The network whose port gets `allowed_address_pairs` (the default one,
+/// which must be manual), after the VRRP port check.
+async fn vrrp_network(
+    session: &crate::session::Session,
+    networks: &Networks,
+    nets: &[(String, NetProps)],
+    ip: &str,
+) -> Result<String> {
+    let default = networks
+        .iter()
+        .filter(|(_, n)| n.kind != NetworkType::Vip)
+        .find(|(_, n)| {
+            n.default
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|x| x == "gateway"))
+        })
+        .or_else(|| networks.iter().find(|(_, n)| n.kind != NetworkType::Vip));
+    let Some((name, net)) = default else {
+        return Err(Error::cpi(
+            "cloud_properties.allowed_address_pairs: the VM has no network to put it on",
+        ));
+    };
+    if net.kind != NetworkType::Manual {
+        return Err(Error::cloud(format!(
+            "cloud_properties.allowed_address_pairs: network '{name}' is dynamic; VRRP needs a manual network"
+        )));
+    }
+    let check = nets
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, p)| p.vrrp_port_check)
+        .unwrap_or(true);
+    if check && !network::port_with_ip_exists(session, ip).await? {
+        return Err(Error::cloud(format!(
+            "cloud_properties.allowed_address_pairs: no port holds the VRRP IP '{ip}' (networks.{name}.cloud_properties.vrrp_port_check)"
+        )));
+    }
+    Ok(name.clone())
+}
+
+/// `<director_uuid>-<bosh.group>` with `enable_auto_anti_affinity`, unless
+/// the VM names its own group in `scheduler_hints`.
+fn auto_group_name(cloud: &OpenStack, props: &VmProps, args: &CreateVm) -> Option<String> {
+    if !cloud.opts.enable_auto_anti_affinity
+        || props
+            .scheduler_hints
+            .as_ref()
+            .is_some_and(|h| h.contains_key("group"))
+    {
+        return None;
+    }
+    let group = args.env.get("bosh")?.get("group")?.as_str()?;
+    let director = cloud.ctx.director_uuid.as_deref().unwrap_or("bosh");
+    Some(format!("{director}-{group}"))
 }
 
 async fn availability_zone(

@@ -196,7 +196,7 @@ fn persistent_errors_end_within_the_bound_with_the_cloud_message() {
             Some("GET"),
             "/volumes/",
             FaultAction::Status {
-                code: 503,
+                code: 500,
                 retry_after: None,
             },
         )

@@ -4,7 +4,9 @@
 
 use crate::faults::{FaultAction, FaultRule};
 use crate::{FakeOpenStack, Kind, DOMAIN, LIGHT_IMAGE_ID, NET_ID, PROJECT, REGION, USERNAME};
-use harness::{CpiCommand, Environment, Fault, Inventory, RegistryEndpoint};
+use harness::{
+    Chaos, ChaosCounts, CpiCommand, Environment, Fault, Inventory, RegistryEndpoint, Served,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,11 +56,11 @@ pub fn start_environment(
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = dir.path().join("cpi.json");
     let cacert = dir.path().join("cacert.pem");
-    std::fs::write(
-        &config,
-        cpi_config(&fake, &password, Some(registry)).to_string(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut cfg = cpi_config(&fake, &password, Some(registry));
+    // The token cache as on a BOSH VM (where it lives under /var/vcap/data).
+    cfg["cloud"]["properties"]["openstack"]["token_cache_dir"] =
+        json!(dir.path().join("token-cache").display().to_string());
+    std::fs::write(&config, cfg.to_string()).map_err(|e| e.to_string())?;
     std::fs::write(&cacert, "").map_err(|e| e.to_string())?;
     Ok(Box::new(OpenStackEnvironment {
         fake,
@@ -152,6 +154,18 @@ impl Environment for OpenStackEnvironment {
                         f["floating_ip_address"].as_str().unwrap_or("")
                     )
                 }),
+        );
+        other.extend(
+            self.fake
+                .pool_members()
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(|i| format!("pool_member:{i}"))),
+        );
+        other.extend(
+            self.fake
+                .server_groups()
+                .iter()
+                .filter_map(|g| g["id"].as_str().map(|i| format!("server_group:{i}"))),
         );
         Inventory {
             vms: ids(self.fake.servers()),
@@ -261,6 +275,21 @@ impl Environment for OpenStackEnvironment {
     }
     fn clear_faults(&self) {
         self.fake.clear_faults();
+    }
+    fn chaos(&self, chaos: Option<Chaos>) -> bool {
+        self.fake.set_chaos(chaos);
+        true
+    }
+    fn chaos_counts(&self) -> ChaosCounts {
+        self.fake.chaos_counts()
+    }
+    fn served(&self) -> Option<Served> {
+        Some(Served {
+            requests: self.fake.served(),
+        })
+    }
+    fn reset_served(&self) {
+        self.fake.reset_served();
     }
     fn agent_config(&self) -> Option<Value> {
         let config: Value =

@@ -10,8 +10,13 @@ pub enum FaultAction {
     /// Run the request, then answer this status instead: the cloud did the
     /// work but the caller cannot know it.
     StatusAfter { code: u16 },
-    /// Close the connection without an answer.
+    /// Close the connection without an answer (before acting).
     Drop,
+    /// Run the request, then close the connection without an answer.
+    DropAfter,
+    /// Run the request, send the status, headers and half the body, then
+    /// close the connection.
+    CutBody,
     /// Answer normally after this delay.
     Latency(Duration),
 }

@@ -4,6 +4,7 @@
 //! faults (status on the Nth call, latency, dropped connection, 413/429 with
 //! Retry-After, a state ending in error) on demand.
 
+pub mod chaos;
 mod environment;
 pub mod faults;
 mod routes;
@@ -29,6 +30,9 @@ pub const REGION: &str = "RegionOne";
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: Mutex<Vec<FaultRule>>,
+    pub chaos: Mutex<Option<chaos::ChaosState>>,
+    /// (route label, time to answer) of every request since `reset_served`.
+    pub served: Mutex<Vec<(String, std::time::Duration)>>,
     pub base: String,
 }
 
@@ -64,6 +68,8 @@ impl FakeOpenStack {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::seeded(password)),
             faults: Mutex::new(Vec::new()),
+            chaos: Mutex::new(None),
+            served: Mutex::new(Vec::new()),
             base: format!("http://{addr}"),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -115,6 +121,52 @@ impl FakeOpenStack {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.shared.state().fail_next.clear();
+    }
+
+    /// Random faults on every request until turned off (`None`).
+    pub fn set_chaos(&self, chaos: Option<harness::Chaos>) {
+        *self.shared.chaos.lock().unwrap_or_else(|e| e.into_inner()) =
+            chaos.map(chaos::ChaosState::new);
+    }
+
+    /// What chaos counted since it was last turned on.
+    pub fn chaos_counts(&self) -> harness::ChaosCounts {
+        self.shared
+            .chaos
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|c| c.counts.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every request since `reset_served`: a route label
+    /// (`POST /compute/v2.1/servers/{id}/action`) and the fake's time.
+    pub fn served(&self) -> Vec<(String, std::time::Duration)> {
+        self.shared
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn reset_served(&self) {
+        self.shared
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Every token issued so far stops working (401), as after a Keystone
+    /// restart with new keys or a revocation.
+    pub fn revoke_tokens(&self) {
+        self.shared.state().tokens.clear();
+    }
+
+    /// The lifetime of the tokens issued from now on (`expires_at`).
+    pub fn set_token_lifetime(&self, lifetime: std::time::Duration) {
+        self.shared.state().token_lifetime = lifetime;
     }
 
     /// The next transition of `kind` (server boot, volume create/attach,
@@ -185,6 +237,26 @@ impl FakeOpenStack {
     }
     pub fn floating_ips(&self) -> Vec<Value> {
         self.shared.state().floating_ips.values().cloned().collect()
+    }
+    /// A port on the seeded network holding `ip` (a VRRP address the
+    /// operator made), as if made outside BOSH.
+    pub fn add_port(&self, ip: &str) -> String {
+        let id = state::new_id();
+        let port = routes_network::port_body(&id, "vrrp", NET_ID, ip, "", "operator");
+        self.shared.state().ports.insert(id.clone(), port);
+        id
+    }
+    /// Octavia pool members (what the CPI added).
+    pub fn pool_members(&self) -> Vec<Value> {
+        self.shared.state().members.values().cloned().collect()
+    }
+    pub fn server_groups(&self) -> Vec<Value> {
+        self.shared
+            .state()
+            .server_groups
+            .values()
+            .cloned()
+            .collect()
     }
     /// The user data Nova keeps for the server, decoded.
     pub fn user_data(&self, server: &str) -> Option<String> {

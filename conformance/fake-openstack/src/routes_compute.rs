@@ -24,6 +24,29 @@ pub fn nova(
             json!({"keypairs": st.keypairs.iter().map(|k| json!({"keypair": {"name": k}})).collect::<Vec<_>>()}),
         ),
         ("POST", ["servers"]) => create_server(st, body),
+        ("GET", ["os-server-groups"]) => reply(
+            200,
+            json!({"server_groups": st.server_groups.values().cloned().collect::<Vec<_>>()}),
+        ),
+        ("POST", ["os-server-groups"]) => {
+            let g = &body["server_group"];
+            let Some(name) = g["name"].as_str().filter(|n| !n.is_empty()) else {
+                return fail(400, "server_group.name is required");
+            };
+            let policies = match (&g["policies"], &g["policy"]) {
+                (Value::Array(p), _) => p.clone(),
+                (_, Value::String(p)) => vec![json!(p)],
+                _ => return fail(400, "server_group.policies is required"),
+            };
+            let id = new_id();
+            let group = json!({"id": id, "name": name, "policies": policies, "members": []});
+            st.server_groups.insert(id, group.clone());
+            reply(200, json!({ "server_group": group }))
+        }
+        ("DELETE", ["os-server-groups", id]) => match st.server_groups.remove(*id) {
+            Some(_) => StatusCode::NO_CONTENT.into_response(),
+            None => fail(404, &format!("Server group {id} could not be found.")),
+        },
         ("GET", ["servers", "detail"]) => {
             let name = query(q, "name")
                 .map(|n| n.trim_start_matches('^').trim_end_matches('$').to_owned());
@@ -224,7 +247,20 @@ fn create_server(st: &mut State, body: &Value) -> Response {
             return fail(400, &format!("Network {} could not be found.", n["uuid"]));
         }
     }
+    let group = body["os:scheduler_hints"]["group"]
+        .as_str()
+        .map(str::to_owned);
+    if let Some(g) = &group {
+        if !st.server_groups.contains_key(g) {
+            return fail(400, &format!("Invalid server group {g}"));
+        }
+    }
     let id = new_id();
+    if let Some(g) = group.and_then(|g| st.server_groups.get_mut(&g)) {
+        if let Some(m) = g["members"].as_array_mut() {
+            m.push(json!(id));
+        }
+    }
     for n in &nets {
         match n["port"].as_str() {
             Some(pid) => {

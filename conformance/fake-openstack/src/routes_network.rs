@@ -58,6 +58,10 @@ pub fn neutron(
             let id = new_id();
             let mut port = port_body(&id, p["name"].as_str().unwrap_or(""), net, &ip, "", "");
             port["security_groups"] = p["security_groups"].clone();
+            port["allowed_address_pairs"] = match &p["allowed_address_pairs"] {
+                Value::Null => json!([]),
+                pairs => pairs.clone(),
+            };
             st.ports.insert(id, port.clone());
             reply(201, json!({ "port": port }))
         }
@@ -68,6 +72,14 @@ pub fn neutron(
                 .filter(|p| query(q, "device_id").is_none_or(|d| p["device_id"] == d))
                 .filter(|p| query(q, "name").is_none_or(|n| p["name"] == n))
                 .filter(|p| query(q, "description").is_none_or(|n| p["description"] == n))
+                .filter(|p| {
+                    query(q, "fixed_ips").is_none_or(|f| {
+                        let ip = f.strip_prefix("ip_address=").unwrap_or(f);
+                        p["fixed_ips"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x["ip_address"] == ip))
+                    })
+                })
                 .cloned()
                 .collect();
             reply(200, json!({ "ports": ports }))
@@ -132,5 +144,85 @@ pub fn neutron(
             let _ = new_id;
             nfail(404, "HTTPNotFound", "no such network route")
         }
+    }
+}
+
+/// Octavia: pools (seeded) and their members.
+pub fn octavia(
+    st: &mut State,
+    m: &Method,
+    rest: &[&str],
+    q: &[(String, String)],
+    body: &Value,
+) -> Response {
+    let ofail = |code: u16, message: &str| {
+        reply(
+            code,
+            json!({"faultcode": "Client", "faultstring": message, "debuginfo": null}),
+        )
+    };
+    match (m.as_str(), rest) {
+        ("GET", ["lbaas", "pools"]) => {
+            let pools: Vec<Value> = st
+                .pools
+                .iter()
+                .filter(|p| query(q, "name").is_none_or(|n| p["name"] == n))
+                .cloned()
+                .collect();
+            reply(200, json!({ "pools": pools }))
+        }
+        ("GET", ["lbaas", "pools", pool, "members"]) => {
+            if !st.pools.iter().any(|p| p["id"] == *pool) {
+                return ofail(404, &format!("Pool {pool} could not be found."));
+            }
+            let members: Vec<Value> = st
+                .members
+                .values()
+                .filter(|x| x["pool_id"] == *pool)
+                .filter(|x| query(q, "address").is_none_or(|a| x["address"] == a))
+                .filter(|x| {
+                    query(q, "protocol_port")
+                        .is_none_or(|p| x["protocol_port"] == p.parse::<u64>().unwrap_or(0))
+                })
+                .cloned()
+                .collect();
+            reply(200, json!({ "members": members }))
+        }
+        ("POST", ["lbaas", "pools", pool, "members"]) => {
+            if !st.pools.iter().any(|p| p["id"] == *pool) {
+                return ofail(404, &format!("Pool {pool} could not be found."));
+            }
+            let b = &body["member"];
+            let (Some(address), Some(port)) = (b["address"].as_str(), b["protocol_port"].as_u64())
+            else {
+                return ofail(400, "member needs address and protocol_port");
+            };
+            if st.members.values().any(|x| {
+                x["pool_id"] == *pool && x["address"] == address && x["protocol_port"] == port
+            }) {
+                return ofail(
+                    409,
+                    &format!("Duplicate member with address {address} and port {port}"),
+                );
+            }
+            let id = new_id();
+            let member = json!({"id": id, "pool_id": pool, "address": address, "protocol_port": port,
+                "subnet_id": b["subnet_id"], "name": b["name"], "provisioning_status": "ACTIVE",
+                "operating_status": "ONLINE"});
+            st.members.insert(id, member.clone());
+            reply(201, json!({ "member": member }))
+        }
+        ("DELETE", ["lbaas", "pools", pool, "members", id]) => match st.members.get(*id) {
+            Some(x) if x["pool_id"] == *pool => {
+                st.members.remove(*id);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            _ => ofail(404, &format!("Member {id} could not be found.")),
+        },
+        ("GET", ["lbaas", "loadbalancers", id]) => reply(
+            200,
+            json!({"loadbalancer": {"id": id, "provisioning_status": "ACTIVE", "operating_status": "ONLINE"}}),
+        ),
+        _ => ofail(404, "no such load-balancer route"),
     }
 }

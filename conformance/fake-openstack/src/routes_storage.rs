@@ -108,7 +108,8 @@ pub fn cinder(
             }
             let id = new_id();
             let snap = json!({"id": id, "name": s["name"], "description": s["description"], "volume_id": vol,
-                "status": "creating", "metadata": {}, "size": st.volumes[vol].body["size"]});
+                "status": "creating", "size": st.volumes[vol].body["size"],
+                "metadata": s["metadata"].as_object().cloned().unwrap_or_default()});
             st.snapshots.insert(
                 id.clone(),
                 Entry {
@@ -143,8 +144,28 @@ pub fn cinder(
     }
 }
 
-pub fn glance(st: &mut State, m: &Method, rest: &[&str], body: &Value) -> Response {
+pub fn glance(
+    st: &mut State,
+    m: &Method,
+    rest: &[&str],
+    q: &[(String, String)],
+    body: &Value,
+) -> Response {
     match (m.as_str(), rest) {
+        ("GET", ["images"]) => {
+            // Glance filters on any property given in the query.
+            let images: Vec<Value> = st
+                .images
+                .values()
+                .map(|e| e.body.clone())
+                .filter(|i| {
+                    q.iter()
+                        .filter(|(k, _)| k != "limit" && k != "marker")
+                        .all(|(k, v)| i[k.as_str()].as_str() == Some(v.as_str()))
+                })
+                .collect();
+            reply(200, json!({ "images": images }))
+        }
         ("POST", ["images"]) => {
             let id = new_id();
             let mut img = body.as_object().cloned().unwrap_or_default();

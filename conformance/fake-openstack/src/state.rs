@@ -37,6 +37,11 @@ pub struct State {
     pub images: BTreeMap<String, Entry>,
     pub ports: BTreeMap<String, Value>,
     pub floating_ips: BTreeMap<String, Value>,
+    /// Octavia pools (seeded) and their members (made by the CPI).
+    pub pools: Vec<Value>,
+    pub members: BTreeMap<String, Value>,
+    /// Nova server groups.
+    pub server_groups: BTreeMap<String, Value>,
     pub security_groups: Vec<Value>,
     pub flavors: Vec<Value>,
     pub keypairs: Vec<String>,
@@ -56,6 +61,8 @@ pub struct State {
     /// Every request, as "METHOD /path".
     pub calls: Vec<String>,
     pub next_ip: u8,
+    /// How long an issued token lives (its `expires_at`).
+    pub token_lifetime: std::time::Duration,
     pub password: String,
     pub app_credential: (String, String),
     /// Image ids made at start-up (light stemcells), not the suite's.
@@ -76,6 +83,7 @@ impl State {
         let mut s = State {
             transition_polls: 1,
             next_ip: 100,
+            token_lifetime: std::time::Duration::from_secs(3600),
             password: password.to_owned(),
             app_credential: ("app-cred-1".into(), format!("{password}-app")),
             ..State::default()
@@ -89,6 +97,15 @@ impl State {
             json!({"id": "sg-bosh", "name": "bosh"}),
         ];
         s.keypairs = vec!["bosh".into()];
+        // A group the operator made, for `scheduler_hints.group`.
+        s.server_groups.insert(
+            "g-1".into(),
+            json!({"id": "g-1", "name": "operator-group", "policies": ["anti-affinity"], "members": []}),
+        );
+        s.pools = vec![
+            json!({"id": "pool-web", "name": "web", "loadbalancers": [{"id": "lb-1"}], "protocol": "HTTP"}),
+            json!({"id": "pool-ssh", "name": "ssh", "loadbalancers": [{"id": "lb-1"}], "protocol": "TCP"}),
+        ];
         s.networks = vec![NET_ID.into()];
         s.floating_ips.insert(
             "fip-1".into(),
@@ -186,6 +203,11 @@ impl State {
         match kind {
             Kind::Server => {
                 self.user_data.remove(id);
+                for g in self.server_groups.values_mut() {
+                    if let Some(m) = g["members"].as_array_mut() {
+                        m.retain(|x| x != id);
+                    }
+                }
                 // Nova deletes the ports it made; ports passed in are unbound.
                 let mine: Vec<String> = self
                     .ports

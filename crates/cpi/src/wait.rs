@@ -112,6 +112,9 @@ pub enum Verdict {
     /// after the backoff's pause until the deadline, without spending the
     /// attempt budget, which is for failures that may be real.
     Throttled,
+    /// Throttled, with the pause the caller chose from the cloud's hint
+    /// (`Retry-After`); like `Throttled`, bounded by the deadline alone.
+    ThrottledFor(Duration),
 }
 
 /// Runs `attempt` until it succeeds, `classify` says the error is final, or
@@ -138,9 +141,9 @@ where
         let pause = match verdict {
             Verdict::Fail => return Err(err),
             Verdict::Retry | Verdict::Throttled => backoff.pause(n),
-            Verdict::RetryAfter(d) => d.min(Duration::from_secs(60)),
+            Verdict::RetryAfter(d) | Verdict::ThrottledFor(d) => d.min(Duration::from_secs(60)),
         };
-        let counted = !matches!(verdict, Verdict::Throttled);
+        let counted = !matches!(verdict, Verdict::Throttled | Verdict::ThrottledFor(_));
         if (counted && n >= backoff.max_attempts) || start.elapsed() + pause > backoff.deadline {
             return Err(err.context(format!("{what}: gave up after {n} attempts")));
         }
@@ -272,6 +275,28 @@ mod tests {
             .unwrap_err();
         assert!(e.ok_to_retry());
         assert!(e.message().contains("gave up"), "{}", e.message());
+    }
+
+    #[test]
+    fn throttled_for_takes_the_callers_pause_and_spends_no_attempts() {
+        let n = Cell::new(0);
+        let v = rt().block_on(retry(
+            "call",
+            fast().attempts(1),
+            |_| Verdict::ThrottledFor(Duration::from_millis(1)),
+            || {
+                n.set(n.get() + 1);
+                let seen = n.get();
+                async move {
+                    if seen > 5 {
+                        Ok(seen)
+                    } else {
+                        Err(Error::cloud("throttled").retry(true))
+                    }
+                }
+            },
+        ));
+        assert_eq!(v.unwrap(), 6);
     }
 
     #[test]
