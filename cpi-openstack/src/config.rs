@@ -200,11 +200,6 @@ impl OpenStackOptions {
                 "openstack.use_nova_networking: true is not supported by cpi-openstack, which uses Neutron only",
             ));
         }
-        if self.enable_auto_anti_affinity {
-            return Err(cpi::Error::cpi(
-                "openstack.enable_auto_anti_affinity: not supported (no longer supported by the Ruby CPI either); remove it",
-            ));
-        }
         let u = url::Url::parse(&self.auth_url).map_err(|e| {
             cpi::Error::cpi(format!(
                 "openstack.auth_url: '{}' is not a URL: {e}",
