@@ -8,10 +8,8 @@
 //! for the fault sweeps' regression tests; and seeded random chaos for the
 //! load mode (`harness::Chaos`). Every request is recorded for `served()`.
 
+use harness::chaos::{ChaosDraws, Drawn};
 use harness::{Chaos, ChaosCounts, Fault};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,54 +42,15 @@ struct Rule {
     effect: Effect,
 }
 
-struct ChaosState {
-    chaos: Chaos,
-    rng: StdRng,
-    counts: ChaosCounts,
-    window: VecDeque<Instant>,
-}
-
-impl ChaosState {
-    fn draw(&mut self) -> Option<Effect> {
-        self.counts.requests += 1;
-        let now = Instant::now();
-        while self
-            .window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
-        {
-            self.window.pop_front();
-        }
-        let over_rate = self
-            .chaos
-            .rate_limit
-            .is_some_and(|r| self.window.len() as f64 >= r.max(0.0));
-        let x: f64 = self.rng.random();
-        let c = &self.chaos;
-        let draw = if over_rate || x < c.throttle {
-            Some(Effect::Throttle)
-        } else {
-            let mut edge = c.throttle;
-            [
-                (c.server_error, Effect::ServerError),
-                (c.lost_answer, Effect::LoseAnswer),
-                (c.drop_mid_body, Effect::DropMidBody),
-            ]
-            .into_iter()
-            .find_map(|(share, d)| {
-                edge += share;
-                (x < edge).then_some(d)
-            })
-        };
-        match draw {
-            Some(Effect::Throttle) => self.counts.throttled += 1,
-            Some(Effect::ServerError) => self.counts.server_errors += 1,
-            Some(Effect::LoseAnswer) => self.counts.lost_answers += 1,
-            Some(Effect::DropMidBody) => self.counts.dropped_mid_body += 1,
-            None => self.window.push_back(now),
-        }
-        draw
-    }
+/// The harness's seeded draw, as the proxy's effects (its throttling
+/// answer is EC2's, below in `choose`).
+fn chaos_draw(chaos: &mut ChaosDraws) -> Option<Effect> {
+    chaos.draw().map(|d| match d {
+        Drawn::Throttle => Effect::Throttle,
+        Drawn::ServerError => Effect::ServerError,
+        Drawn::LostAnswer => Effect::LoseAnswer,
+        Drawn::DropMidBody => Effect::DropMidBody,
+    })
 }
 
 #[derive(Default)]
@@ -104,7 +63,7 @@ struct Faults {
     after_run_instances: bool,
     fail_next: bool,
     rules: Vec<Rule>,
-    chaos: Option<ChaosState>,
+    chaos: Option<ChaosDraws>,
     /// Kept when chaos is turned off, for `chaos_counts`.
     last_counts: ChaosCounts,
     /// Every request: its action and the time moto (or the proxy) took.
@@ -210,12 +169,7 @@ impl FaultProxy {
         if let Some(old) = f.chaos.take() {
             f.last_counts = old.counts;
         }
-        f.chaos = chaos.map(|c| ChaosState {
-            rng: StdRng::seed_from_u64(c.seed),
-            chaos: c,
-            counts: ChaosCounts::default(),
-            window: VecDeque::new(),
-        });
+        f.chaos = chaos.map(ChaosDraws::new);
     }
 
     pub fn chaos_counts(&self) -> ChaosCounts {
@@ -333,7 +287,7 @@ fn choose(f: &mut Faults, action: &str) -> Act {
             f.acted.push((action.to_owned(), e));
             Some(e)
         }
-        None => f.chaos.as_mut().and_then(ChaosState::draw),
+        None => f.chaos.as_mut().and_then(chaos_draw),
     };
     match effect {
         None => Act::Forward,

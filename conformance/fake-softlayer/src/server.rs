@@ -199,7 +199,7 @@ async fn handle(
                 .into_response();
         }
         (Some(Action::LoseAnswer), _) | (_, Some(Draw::LostAnswer)) => Some(Action::LoseAnswer),
-        (Some(Action::CutBody), _) | (_, Some(Draw::CutBody)) => Some(Action::CutBody),
+        (Some(Action::CutBody), _) | (_, Some(Draw::DropMidBody)) => Some(Action::CutBody),
         (None, None) => None,
     };
     let response = {

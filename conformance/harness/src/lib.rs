@@ -3,6 +3,7 @@
 //! that say whether the CPI behaves as its callers need.
 
 pub mod bench;
+pub mod chaos;
 pub mod checks;
 pub mod cpi;
 pub mod environment;
