@@ -5,30 +5,8 @@
 //! from these (`markdown()`), and tests check them against the config
 //! types, the cloud_properties types and the incumbent's job spec.
 
-/// One key: its path, type, default, meaning, and what cpi-aws does with it.
-pub struct Key {
-    pub key: &'static str,
-    pub kind: &'static str,
-    pub default: &'static str,
-    pub meaning: &'static str,
-    pub status: &'static str,
-}
-
-const fn key(
-    key: &'static str,
-    kind: &'static str,
-    default: &'static str,
-    meaning: &'static str,
-    status: &'static str,
-) -> Key {
-    Key {
-        key,
-        kind,
-        default,
-        meaning,
-        status,
-    }
-}
+use cpi::reference::{key, Reference};
+pub use cpi::reference::{JobProperty, Key};
 
 /// `cpi.json`, as the `aws_cpi` job renders it: `cloud.plugin` and the keys
 /// under `cloud.properties`.
@@ -60,13 +38,6 @@ pub const CONFIG: &[Key] = &[
     key("debug.cpi.api_version", "integer", "3 (clamped to 1..3)", "The CPI API version `info` answers.", "implemented (tests/config.rs)"),
     key("stemcell.kernel_id", "string", "none", "The incumbent's AKI for paravirtual images.", "refused by name when set: only hvm images are registered (reference::tests)"),
 ];
-
-/// Where each property of the incumbent's `jobs/aws_cpi/spec` goes.
-pub struct JobProperty {
-    pub property: &'static str,
-    pub default: &'static str,
-    pub goes_to: &'static str,
-}
 
 /// cloudfoundry/bosh-aws-cpi-release `jobs/aws_cpi/spec` at this commit,
 /// every property in its order.
@@ -344,67 +315,32 @@ pub const OTHER_CLOUD_PROPERTIES: &[Key] = &[
     key("stemcell: tags", "object", "{}", "Tags on the image.", "implemented"),
 ];
 
-fn table(rows: &[Key]) -> String {
-    let mut out =
-        String::from("| key | type | default | meaning | status |\n|---|---|---|---|---|\n");
-    for r in rows {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            r.key, r.kind, r.default, r.meaning, r.status
-        ));
-    }
-    out
-}
-
 /// The README's reference section, between its markers.
 pub fn markdown() -> String {
-    let mut out = String::new();
-    out.push_str("### `cpi.json` (`cloud.properties`)\n\n");
-    out.push_str(&table(CONFIG));
-    out.push_str(&format!(
-        "\n### The incumbent job's properties\n\nEvery property of `jobs/aws_cpi/spec` in cloudfoundry/bosh-aws-cpi-release at `{}`, and where it goes.\n\n| property | default | goes to |\n|---|---|---|\n",
-        &INCUMBENT_COMMIT[..12]
-    ));
-    for p in JOB {
-        out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            p.property, p.default, p.goes_to
-        ));
+    Reference {
+        config_heading: "`cpi.json` (`cloud.properties`)",
+        config: CONFIG,
+        job_spec: "`jobs/aws_cpi/spec`",
+        incumbent: "cloudfoundry/bosh-aws-cpi-release",
+        incumbent_commit: INCUMBENT_COMMIT,
+        job: JOB,
+        vm_cloud_properties: VM_CLOUD_PROPERTIES,
+        other_cloud_properties: OTHER_CLOUD_PROPERTIES,
     }
-    out.push_str("\n### VM `cloud_properties`\n\n");
-    out.push_str(&table(VM_CLOUD_PROPERTIES));
-    out.push_str("\n### Disk, network and stemcell `cloud_properties`\n\n");
-    out.push_str(&table(OTHER_CLOUD_PROPERTIES));
-    out
+    .markdown()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cpi::reference::{check_readme, leaf_paths};
     use serde_json::{json, Value};
     use std::collections::BTreeSet;
-
-    const BEGIN: &str =
-        "<!-- reference: generated from src/reference.rs, checked by its tests -->\n";
-    const END: &str = "<!-- /reference -->";
 
     #[test]
     fn the_readme_shows_this_reference() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).unwrap_or_default();
-        let want = markdown();
-        let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
-            panic!("README.md has no reference markers");
-        };
-        let got = &readme[a + BEGIN.len()..b];
-        if got != want {
-            if std::env::var_os("UPDATE_README").is_some() {
-                let new = format!("{}{BEGIN}{want}{}", &readme[..a], &readme[b..]);
-                std::fs::write(path, new).unwrap();
-                return;
-            }
-            panic!("README.md's reference is stale: run `UPDATE_README=1 cargo test -p cpi-aws reference`");
-        }
+        check_readme(path, &markdown(), "cpi-aws");
     }
 
     /// A config with every key of the reference set.
@@ -423,24 +359,6 @@ mod tests {
             "debug": {"cpi": {"api_version": 2}},
             "stemcell": {"kernel_id": "aki-1"}
         }}})
-    }
-
-    fn paths(v: &Value, prefix: &str, leaves: &[&str], out: &mut BTreeSet<String>) {
-        match v.as_object() {
-            Some(m) if !leaves.contains(&prefix) => {
-                for (k, v) in m {
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    paths(v, &p, leaves, out);
-                }
-            }
-            _ => {
-                out.insert(prefix.to_owned());
-            }
-        }
     }
 
     #[test]
@@ -476,7 +394,7 @@ mod tests {
             "cloud.properties.registry",
         ];
         let mut given = BTreeSet::new();
-        paths(&full(), "", &leaves, &mut given);
+        leaf_paths(&full(), "", &leaves, &mut given);
         let given: BTreeSet<String> = given
             .into_iter()
             .map(|p| {

@@ -4,30 +4,8 @@
 //! (`markdown()`), and tests check them against the config types, the
 //! cloud_properties reader and the incumbent's job spec, so none can drift.
 
-/// One key: its path, type, default, meaning, and what cpi-warden does with it.
-pub struct Key {
-    pub key: &'static str,
-    pub kind: &'static str,
-    pub default: &'static str,
-    pub meaning: &'static str,
-    pub status: &'static str,
-}
-
-const fn key(
-    key: &'static str,
-    kind: &'static str,
-    default: &'static str,
-    meaning: &'static str,
-    status: &'static str,
-) -> Key {
-    Key {
-        key,
-        kind,
-        default,
-        meaning,
-        status,
-    }
-}
+use cpi::reference::{key, Reference};
+pub use cpi::reference::{JobProperty, Key};
 
 /// `cpi.json`, as the `warden_cpi` job renders it (plus two keys of older
 /// releases that had a registry).
@@ -49,13 +27,6 @@ pub const CONFIG: &[Key] = &[
     key("Actions.AgentEnvService", "string", "file", "`file` (settings in `/var/vcap/bosh/warden-cpi-agent-env.json`) or `registry` (stemcell API v1 VMs: settings in the registry, a pointer in `warden-cpi-user-data.json`).", "extension (older releases of the Go CPI had it)"),
     key("Actions.Registry", "object {Host, Port, Username, Password[, Protocol, Endpoint]}", "none", "The registry, when AgentEnvService is `registry`.", "extension; required (by name) with `registry`"),
 ];
-
-/// Where each property of the incumbent's `jobs/warden_cpi/spec` goes.
-pub struct JobProperty {
-    pub property: &'static str,
-    pub default: &'static str,
-    pub goes_to: &'static str,
-}
 
 /// cloudfoundry/bosh-warden-cpi-release `jobs/warden_cpi/spec` at
 /// 75aa1f6007d52d55471b6e4c70dddd2e669309b4, every property in its order.
@@ -97,67 +68,32 @@ pub const OTHER_CLOUD_PROPERTIES: &[Key] = &[
     key("stemcell cloud_properties", "-", "-", "Not read; a light stemcell (`stemcell_formats` docker-light/warden-light, `image_reference`) is not supported.", "light stemcells: not implemented (the Go CPI has them)"),
 ];
 
-fn table(rows: &[Key]) -> String {
-    let mut out =
-        String::from("| key | type | default | meaning | status |\n|---|---|---|---|---|\n");
-    for r in rows {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            r.key, r.kind, r.default, r.meaning, r.status
-        ));
-    }
-    out
-}
-
 /// The README's reference section, between its markers.
 pub fn markdown() -> String {
-    let mut out = String::new();
-    out.push_str("### `cpi.json`\n\n");
-    out.push_str(&table(CONFIG));
-    out.push_str(&format!(
-        "\n### The incumbent job's properties\n\nEvery property of `jobs/warden_cpi/spec` in cloudfoundry/bosh-warden-cpi-release at `{}`, and where it goes.\n\n| property | default | goes to |\n|---|---|---|\n",
-        &INCUMBENT_COMMIT[..12]
-    ));
-    for p in JOB {
-        out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            p.property, p.default, p.goes_to
-        ));
+    Reference {
+        config_heading: "`cpi.json`",
+        config: CONFIG,
+        job_spec: "`jobs/warden_cpi/spec`",
+        incumbent: "cloudfoundry/bosh-warden-cpi-release",
+        incumbent_commit: INCUMBENT_COMMIT,
+        job: JOB,
+        vm_cloud_properties: VM_CLOUD_PROPERTIES,
+        other_cloud_properties: OTHER_CLOUD_PROPERTIES,
     }
-    out.push_str("\n### VM `cloud_properties`\n\n");
-    out.push_str(&table(VM_CLOUD_PROPERTIES));
-    out.push_str("\n### Disk, network and stemcell `cloud_properties`\n\n");
-    out.push_str(&table(OTHER_CLOUD_PROPERTIES));
-    out
+    .markdown()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cpi::reference::{check_readme, leaf_paths};
     use serde_json::{json, Value};
     use std::collections::BTreeSet;
-
-    const BEGIN: &str =
-        "<!-- reference: generated from src/reference.rs, checked by its tests -->\n";
-    const END: &str = "<!-- /reference -->";
 
     #[test]
     fn the_readme_shows_this_reference() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let want = markdown();
-        let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
-            panic!("README.md has no reference markers");
-        };
-        let got = &readme[a + BEGIN.len()..b];
-        if got != want {
-            if std::env::var_os("UPDATE_README").is_some() {
-                let new = format!("{}{BEGIN}{want}{}", &readme[..a], &readme[b..]);
-                std::fs::write(path, new).unwrap();
-                return;
-            }
-            panic!("README.md's reference is stale: run `UPDATE_README=1 cargo test -p cpi-warden reference`");
-        }
+        check_readme(path, &markdown(), "cpi-warden");
     }
 
     /// A config with every key of the reference set.
@@ -175,25 +111,6 @@ mod tests {
         })
     }
 
-    /// Leaf paths of a JSON object; `leaves` stop the descent.
-    fn paths(v: &Value, prefix: &str, leaves: &[&str], out: &mut BTreeSet<String>) {
-        match v.as_object() {
-            Some(m) if !leaves.contains(&prefix) => {
-                for (k, v) in m {
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    paths(v, &p, leaves, out);
-                }
-            }
-            _ => {
-                out.insert(prefix.to_owned());
-            }
-        }
-    }
-
     #[test]
     fn every_config_key_is_read_and_every_key_read_is_listed() {
         let parsed = cpi::config::parse::<crate::config::Config>(full()).unwrap();
@@ -205,12 +122,12 @@ mod tests {
         let leaves = ["Actions.Agent.Blobstore.Options", "Actions.Registry"];
         let listed: BTreeSet<String> = CONFIG.iter().map(|k| k.key.to_owned()).collect();
         let mut given = BTreeSet::new();
-        paths(&full(), "", &leaves, &mut given);
+        leaf_paths(&full(), "", &leaves, &mut given);
         assert_eq!(given, listed, "the test's full config and the reference");
         // The types, serialised with their own key names: a field added to
         // Config without a line in the reference fails here.
         let mut typed = BTreeSet::new();
-        paths(
+        leaf_paths(
             &serde_json::to_value(&parsed.config).unwrap(),
             "",
             &leaves,

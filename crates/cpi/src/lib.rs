@@ -14,6 +14,7 @@ pub mod error;
 pub mod fuzz;
 pub mod ids;
 pub mod log;
+pub mod reference;
 pub mod secret;
 pub mod serve;
 pub mod timing;
