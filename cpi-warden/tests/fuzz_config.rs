@@ -10,28 +10,15 @@ use std::path::Path;
 #[test]
 fn fuzz_config() {
     let bin = Path::new(env!("CARGO_BIN_EXE_cpi-warden"));
-    let registry = RegistryEndpoint {
-        url: "http://127.0.0.1:9".into(),
-        host: "127.0.0.1".into(),
-        port: 9,
-        username: "admin".into(),
-        password: "fuzz-registry-pw".into(),
-    };
+    let registry = RegistryEndpoint::unreachable("fuzz-registry-pw");
     let env = fake_garden::start_environment(bin, &registry).unwrap();
-    let cpi = env.cpi();
-    let config_path = cpi
-        .args
-        .iter()
-        .find_map(|a| a.split('=').next_back().filter(|p| p.ends_with(".json")))
-        .expect("the config path is an argument")
-        .to_owned();
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    let args: Vec<String> = cpi
-        .args
-        .iter()
-        .map(|a| a.replace(&config_path, "{config}"))
-        .collect();
     let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/config");
-    cpi::fuzz::config_target("config_warden", bin, &args, &config, &regressions, 30);
+    cpi::fuzz::written_config_target(
+        "config_warden",
+        bin,
+        &env.cpi().args,
+        &regressions,
+        30,
+        false,
+    );
 }

@@ -29,6 +29,20 @@ pub struct RegistryEndpoint {
     pub password: String,
 }
 
+impl RegistryEndpoint {
+    /// An endpoint nothing listens on (port 9, discard), for a CPI run that
+    /// never reaches the registry (`ping`, config fuzzing).
+    pub fn unreachable(password: &str) -> RegistryEndpoint {
+        RegistryEndpoint {
+            url: "http://127.0.0.1:9".into(),
+            host: "127.0.0.1".into(),
+            port: 9,
+            username: "admin".into(),
+            password: password.into(),
+        }
+    }
+}
+
 /// Everything the cloud holds that the suite could have created or leaked.
 /// The suite compares it before and after: what it made must be gone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

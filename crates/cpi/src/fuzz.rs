@@ -729,6 +729,40 @@ pub fn config_target_with(
     report
 }
 
+/// [`config_target_with`] for the config a test environment wrote: `args`
+/// are the binary's arguments as the environment runs it, one of which is
+/// the config file's path (`PATH.json` or `--config=PATH.json`); that file
+/// is the seed, and its path becomes `{config}`.
+pub fn written_config_target(
+    target: &str,
+    binary: &Path,
+    args: &[String],
+    regressions: &Path,
+    default_iterations: u64,
+    parent_ok: bool,
+) -> Report {
+    let config_path = args
+        .iter()
+        .find_map(|a| a.split('=').next_back().filter(|p| p.ends_with(".json")))
+        .expect("the config path is an argument")
+        .to_owned();
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace(&config_path, "{config}"))
+        .collect();
+    config_target_with(
+        target,
+        binary,
+        &args,
+        &config,
+        regressions,
+        default_iterations,
+        parent_ok,
+    )
+}
+
 fn run_process(binary: &Path, args: &[String], stdin: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
