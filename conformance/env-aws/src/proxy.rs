@@ -8,7 +8,7 @@
 //! for the fault sweeps' regression tests; and seeded random chaos for the
 //! load mode (`harness::Chaos`). Every request is recorded for `served()`.
 
-use harness::chaos::{ChaosDraws, Drawn};
+use harness::chaos::{ChaosDraws, Drawn, FromDraw};
 use harness::{Chaos, ChaosCounts, Fault};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -42,15 +42,17 @@ struct Rule {
     effect: Effect,
 }
 
-/// The harness's seeded draw, as the proxy's effects (its throttling
-/// answer is EC2's, below in `choose`).
-fn chaos_draw(chaos: &mut ChaosDraws) -> Option<Effect> {
-    chaos.draw().map(|d| match d {
-        Drawn::Throttle => Effect::Throttle,
-        Drawn::ServerError => Effect::ServerError,
-        Drawn::LostAnswer => Effect::LoseAnswer,
-        Drawn::DropMidBody => Effect::DropMidBody,
-    })
+/// The harness's seeded chaos draws, as the proxy's effects (its
+/// throttling answer is EC2's, in `choose`).
+impl FromDraw for Effect {
+    fn from_draw(drawn: Drawn, _coin: bool) -> Effect {
+        match drawn {
+            Drawn::Throttle => Effect::Throttle,
+            Drawn::ServerError => Effect::ServerError,
+            Drawn::LostAnswer => Effect::LoseAnswer,
+            Drawn::DropMidBody => Effect::DropMidBody,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -63,7 +65,7 @@ struct Faults {
     after_run_instances: bool,
     fail_next: bool,
     rules: Vec<Rule>,
-    chaos: Option<ChaosDraws>,
+    chaos: Option<ChaosDraws<Effect>>,
     /// Kept when chaos is turned off, for `chaos_counts`.
     last_counts: ChaosCounts,
     /// Every request: its action and the time moto (or the proxy) took.
@@ -287,7 +289,7 @@ fn choose(f: &mut Faults, action: &str) -> Act {
             f.acted.push((action.to_owned(), e));
             Some(e)
         }
-        None => f.chaos.as_mut().and_then(chaos_draw),
+        None => f.chaos.as_mut().and_then(ChaosDraws::draw),
     };
     match effect {
         None => Act::Forward,

@@ -5,8 +5,7 @@
 //! before it acts; a lost answer and a drop mid-body come after it acted
 //! (the container exists, the process ran).
 
-use harness::chaos::{ChaosDraws, Drawn};
-use harness::Chaos;
+use harness::chaos::{ChaosDraws, Drawn, FromDraw};
 
 pub use harness::chaos::from_json;
 
@@ -27,35 +26,27 @@ pub enum Draw {
     DropMidBody,
 }
 
-/// Chaos turned on; `counts` is what the load report reads.
-pub struct ChaosState(pub ChaosDraws);
+/// Chaos turned on: the harness's draw, named as above.
+pub type ChaosState = ChaosDraws<Draw>;
 
-impl ChaosState {
-    pub fn new(chaos: Chaos) -> Self {
-        ChaosState(ChaosDraws::new(chaos))
-    }
-
-    pub fn counts(&self) -> &harness::ChaosCounts {
-        &self.0.counts
-    }
-
-    /// The fault for the next request, if it draws one; counted. A coin
-    /// drawn with every request makes half the throttled ones resets.
-    pub fn draw(&mut self) -> Option<Draw> {
-        let (drawn, reset) = self.0.draw_with_coin();
-        drawn.map(|d| match d {
+impl FromDraw for Draw {
+    /// A coin drawn with every request makes half the throttled ones resets.
+    const COIN: bool = true;
+    fn from_draw(drawn: Drawn, reset: bool) -> Draw {
+        match drawn {
             Drawn::Throttle if reset => Draw::Reset,
             Drawn::Throttle => Draw::Throttle,
             Drawn::ServerError => Draw::ServerError,
             Drawn::LostAnswer => Draw::LostAnswer,
             Drawn::DropMidBody => Draw::DropMidBody,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::Chaos;
 
     #[test]
     fn half_the_throttled_requests_are_resets() {
@@ -65,6 +56,6 @@ mod tests {
         let throttles = draws.iter().filter(|d| **d == Some(Draw::Throttle)).count();
         assert_eq!(resets + throttles, 2_000);
         assert!((800..1_200).contains(&resets), "{resets} resets");
-        assert_eq!(s.counts().throttled, 2_000);
+        assert_eq!(s.counts.throttled, 2_000);
     }
 }

@@ -53,7 +53,7 @@ pub fn control(req: &Request, state: &Shared) -> Result<Reply, GardenError> {
             let c = s
                 .chaos
                 .as_ref()
-                .map(|c| c.counts().clone())
+                .map(|c| c.counts.clone())
                 .unwrap_or_default();
             Ok(Reply::Json(json!({
                 "requests": c.requests, "throttled": c.throttled, "server_errors": c.server_errors,

@@ -208,7 +208,7 @@ impl FakeGarden {
             .unwrap()
             .chaos
             .as_ref()
-            .map(|c| c.counts().clone())
+            .map(|c| c.counts.clone())
             .unwrap_or_default()
     }
 

@@ -6,8 +6,7 @@
 //! (the connection closed, or a 500 in place of the answer) and a drop
 //! mid-body come after it acted.
 
-use harness::chaos::{ChaosDraws, Drawn};
-use harness::Chaos;
+use harness::chaos::{ChaosDraws, Drawn, FromDraw};
 
 /// What one request suffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,35 +23,27 @@ pub enum Draw {
     DropMidBody,
 }
 
-/// Chaos turned on; `counts` is what the load report reads.
-pub struct ChaosState(pub ChaosDraws);
+/// Chaos turned on: the harness's draw, named as above.
+pub type ChaosState = ChaosDraws<Draw>;
 
-impl ChaosState {
-    pub fn new(chaos: Chaos) -> Self {
-        ChaosState(ChaosDraws::new(chaos))
-    }
-
-    pub fn counts(&self) -> &harness::ChaosCounts {
-        &self.0.counts
-    }
-
-    /// The fault for the next request, if it draws one; counted. A coin
-    /// drawn with every request decides how a lost answer is lost.
-    pub fn draw(&mut self) -> Option<Draw> {
-        let (drawn, coin) = self.0.draw_with_coin();
-        drawn.map(|d| match d {
+impl FromDraw for Draw {
+    /// A coin drawn with every request decides how a lost answer is lost.
+    const COIN: bool = true;
+    fn from_draw(drawn: Drawn, coin: bool) -> Draw {
+        match drawn {
             Drawn::Throttle => Draw::Throttle,
             Drawn::ServerError => Draw::ServerError,
             Drawn::LostAnswer if coin => Draw::LostDrop,
             Drawn::LostAnswer => Draw::Lost500,
             Drawn::DropMidBody => Draw::DropMidBody,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::Chaos;
 
     #[test]
     fn lost_answers_are_lost_both_ways() {
@@ -65,6 +56,6 @@ mod tests {
         let fives = draws.iter().filter(|d| **d == Some(Draw::Lost500)).count();
         assert_eq!(drops + fives, 2_000);
         assert!((800..1_200).contains(&drops), "{drops} dropped");
-        assert_eq!(s.counts().lost_answers, 2_000);
+        assert_eq!(s.counts.lost_answers, 2_000);
     }
 }

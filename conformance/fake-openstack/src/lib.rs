@@ -136,7 +136,7 @@ impl FakeOpenStack {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|c| c.counts().clone())
+            .map(|c| c.counts.clone())
             .unwrap_or_default()
     }
 

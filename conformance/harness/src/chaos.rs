@@ -23,37 +23,48 @@ pub enum Drawn {
     DropMidBody,
 }
 
+/// How a fake names what a request suffers, made from the draw: `Drawn`
+/// itself, or a fake's own enum (Garden's throttling as a 503 or a reset).
+pub trait FromDraw: Sized {
+    /// Whether every request draws a fair coin too (after the fault), for
+    /// a fake that acts a fault out in two ways.
+    const COIN: bool = false;
+    fn from_draw(drawn: Drawn, coin: bool) -> Self;
+}
+
+impl FromDraw for Drawn {
+    fn from_draw(drawn: Drawn, _coin: bool) -> Self {
+        drawn
+    }
+}
+
 /// Chaos turned on: the seeded generator, the counts, and the arrival times
-/// of the last second's requests (for `rate_limit`).
-pub struct ChaosDraws {
+/// of the last second's requests (for `rate_limit`); draws are named `D`.
+pub struct ChaosDraws<D = Drawn> {
     chaos: Chaos,
     rng: StdRng,
     pub counts: ChaosCounts,
     /// When the requests of the last second that were not throttled
     /// arrived.
     window: VecDeque<Instant>,
+    names: std::marker::PhantomData<D>,
 }
 
-impl ChaosDraws {
+impl<D: FromDraw> ChaosDraws<D> {
     pub fn new(chaos: Chaos) -> Self {
         ChaosDraws {
             rng: StdRng::seed_from_u64(chaos.seed),
             chaos,
             counts: ChaosCounts::default(),
             window: VecDeque::new(),
+            names: std::marker::PhantomData,
         }
     }
 
     /// The fault for the next request, if it draws one; counted.
-    pub fn draw(&mut self) -> Option<Drawn> {
-        self.next(false).0
-    }
-
-    /// As `draw`, with a fair coin drawn for every request too, for a fake
-    /// that acts a fault out in two ways (Garden's throttling as a 503 or a
-    /// reset; OpenStack's lost answer as a closed connection or a 500).
-    pub fn draw_with_coin(&mut self) -> (Option<Drawn>, bool) {
-        self.next(true)
+    pub fn draw(&mut self) -> Option<D> {
+        let (drawn, coin) = self.next(D::COIN);
+        drawn.map(|d| D::from_draw(d, coin))
     }
 
     fn next(&mut self, with_coin: bool) -> (Option<Drawn>, bool) {
@@ -149,7 +160,7 @@ mod tests {
     use super::*;
 
     fn run(chaos: Chaos, n: usize, with_coin: bool) -> (Vec<(Option<Drawn>, bool)>, ChaosCounts) {
-        let mut s = ChaosDraws::new(chaos);
+        let mut s = ChaosDraws::<Drawn>::new(chaos);
         let draws = (0..n).map(|_| s.next(with_coin)).collect();
         (draws, s.counts)
     }
@@ -202,7 +213,7 @@ mod tests {
         let (draws, counts) = run(Chaos::default(), 100, false);
         assert!(draws.iter().all(|(d, _)| d.is_none()));
         assert_eq!(counts.requests, 100);
-        let mut s = ChaosDraws::new(Chaos {
+        let mut s = ChaosDraws::<Drawn>::new(Chaos {
             rate_limit: Some(10.0),
             ..Chaos::default()
         });
