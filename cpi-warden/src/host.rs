@@ -161,23 +161,35 @@ pub fn remove_dir(dir: &Path) -> Result<(), HostError> {
     }
 }
 
-/// Loop-mounts an ext4 disk file at `target`.
+/// Loop-mounts an ext4 disk file at `target`: by system call, or with the
+/// `mount` tool when that fails (no loop-control, a device without a node,
+/// a filesystem that is not ext4), which also reports the reason.
 pub fn mount_disk(file: &Path, target: &Path) -> Result<(), HostError> {
     std::fs::create_dir_all(target).map_err(fs_err("making disk mount point", target))?;
-    let r = tool(
-        "mounting disk",
-        "mount",
-        &[
-            "-o",
-            "loop",
-            &file.to_string_lossy(),
-            &target.to_string_lossy(),
-        ],
-    );
+    let r = match crate::loop_device::mount(file, target) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::debug!(
+                "mounting {} by system call: {e}; trying mount -o loop",
+                file.display()
+            );
+            tool(
+                "mounting disk",
+                "mount",
+                &[
+                    "-o",
+                    "loop",
+                    &file.to_string_lossy(),
+                    &target.to_string_lossy(),
+                ],
+            )
+            .map(|_| ())
+        }
+    };
     if r.is_err() {
         let _ = std::fs::remove_dir(target);
     }
-    r.map(|_| ())
+    r
 }
 
 /// Unmounts a disk (its loop device is freed with the last mount) and
