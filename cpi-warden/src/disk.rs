@@ -71,11 +71,7 @@ impl cpi::Disks for Warden {
             let f = std::fs::File::create(&path).map_err(fs_err("creating disk file", &path))?;
             f.set_len(args.size_mb * MIB)
                 .map_err(fs_err("sizing disk file", &path))?;
-            host::tool(
-                "formatting disk",
-                "mkfs.ext4",
-                &["-F", "-q", "-E", "nodiscard", &path.to_string_lossy()],
-            )?;
+            host::format_sparse_disk(&path)?;
             Ok(())
         })();
         if let Err(e) = made {
