@@ -55,6 +55,15 @@ pub fn tool(what: &str, cmd: &str, args: &[&str]) -> Result<String, HostError> {
     }
 }
 
+/// A host step whose thread panicked (never expected; kept typed).
+pub fn tool_panicked(what: &str) -> HostError {
+    HostError::Tool {
+        what: what.into(),
+        cmd: "thread".into(),
+        message: "panicked".into(),
+    }
+}
+
 /// Makes an ext4 filesystem in a freshly sized (sparse, so all-zero) disk
 /// file. `assume_storage_prezeroed` (e2fsprogs 1.47) lets mkfs skip zeroing
 /// the journal (32 MiB written per GiB of disk otherwise) and mark the inode
