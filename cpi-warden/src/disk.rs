@@ -71,11 +71,7 @@ impl cpi::Disks for Warden {
             let f = std::fs::File::create(&path).map_err(fs_err("creating disk file", &path))?;
             f.set_len(args.size_mb * MIB)
                 .map_err(fs_err("sizing disk file", &path))?;
-            host::tool(
-                "formatting disk",
-                "mkfs.ext4",
-                &["-F", "-q", "-E", "nodiscard", &path.to_string_lossy()],
-            )?;
+            host::format_sparse_disk(&path)?;
             Ok(())
         })();
         if let Err(e) = made {
@@ -126,12 +122,31 @@ impl cpi::Disks for Warden {
             Some(_) => true,
             None => false,
         };
-        let (mut settings, delivery) = self
-            .current_settings(&vm)
-            .await
-            .map_err(|e| e.context("attach_disk"))?;
         let target = self.disk_mount(&vm, &disk);
-        if !mounted_here {
+        // The mount (kernel time: reading the filesystem through the loop
+        // device) runs beside the settings read (Garden time) when the VM's
+        // persistent dir shows it was made here; otherwise, as for a VM that
+        // may not exist, settings first, so that nothing is made for it.
+        let beside = !mounted_here && self.host_persistent_dir(&vm).is_dir();
+        let mounting = beside.then(|| {
+            let (file, target) = (file.clone(), target.clone());
+            std::thread::spawn(move || host::mount_disk(&file, &target))
+        });
+        let read = self.current_settings(&vm).await;
+        if let Some(m) = mounting {
+            let mounted = m
+                .join()
+                .unwrap_or_else(|_| Err(host::tool_panicked("mounting disk")));
+            match (mounted, &read) {
+                (Err(e), _) => return Err(Error::from(e).context("attach_disk")),
+                (Ok(()), Err(_)) => {
+                    let _ = host::unmount_disk(&target);
+                }
+                (Ok(()), Ok(_)) => {}
+            }
+        }
+        let (mut settings, delivery) = read.map_err(|e| e.context("attach_disk"))?;
+        if !mounted_here && !beside {
             host::mount_disk(&file, &target).map_err(|e| Error::from(e).context("attach_disk"))?;
         }
         settings.attach_persistent(&disk, Value::String(guest.clone()));

@@ -10,6 +10,7 @@ pub mod config;
 pub mod disk;
 pub mod garden;
 pub mod host;
+pub mod loop_device;
 pub mod reference;
 pub mod stemcell;
 pub mod vm;

@@ -33,7 +33,7 @@ pub const CONFIG: &[Key] = &[
 pub const INCUMBENT_COMMIT: &str = "75aa1f6007d52d55471b6e4c70dddd2e669309b4";
 pub const JOB: &[JobProperty] = &[
     JobProperty { property: "warden_cpi.host_ip", default: "none", goes_to: "the job's start script (`ifconfig lo:1`), not cpi.json: the binary never sees it" },
-    JobProperty { property: "warden_cpi.loopback_range", default: "none", goes_to: "the job's start script (makes `/dev/loopN` nodes), not cpi.json; the CPI takes free loop devices through `mount -o loop`" },
+    JobProperty { property: "warden_cpi.loopback_range", default: "none", goes_to: "the job's start script (makes `/dev/loopN` nodes), not cpi.json; the CPI takes free loop devices from `/dev/loop-control` (LOOP_CONFIGURE, then mount(2); `mount -o loop` when that fails)" },
     JobProperty { property: "warden_cpi.no_masq_cidrs", default: "[\"10.244.0.0/16\"]", goes_to: "the job's start script (iptables), not cpi.json" },
     JobProperty { property: "warden_cpi.warden.connect_network", default: "none", goes_to: "`Warden.ConnectNetwork`" },
     JobProperty { property: "warden_cpi.warden.connect_address", default: "none", goes_to: "`Warden.ConnectAddress`" },

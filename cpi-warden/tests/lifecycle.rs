@@ -314,3 +314,21 @@ fn unix_socket_config_is_refused_clearly_when_bad() {
     assert_eq!(kind, "Bosh::Clouds::CpiError");
     assert!(msg.contains("Warden.ConnectNetwork"), "{msg}");
 }
+
+/// A new disk file is sparse: mkfs writes its metadata, not a zeroed
+/// journal (32 MiB per GiB) nor inode tables, since the file reads as zeros.
+#[test]
+fn a_new_disk_takes_little_host_space() {
+    use std::os::unix::fs::MetadataExt;
+    let w = World::new();
+    let disk = w.ok("create_disk", vec![json!(1024), json!({}), json!(null)]);
+    let file = w.env.root().join("disks").join(disk.as_str().unwrap());
+    let allocated = std::fs::metadata(&file).unwrap().blocks() * 512;
+    assert_eq!(w.env.disk_size_mb(disk.as_str().unwrap()), Some(1024));
+    assert!(
+        allocated < 8 << 20,
+        "a new 1 GiB disk holds {allocated} bytes on the host"
+    );
+    w.ok("delete_disk", vec![disk]);
+    w.assert_empty();
+}

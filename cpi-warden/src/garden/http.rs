@@ -81,11 +81,12 @@ pub async fn send(
         ));
     }
     head.push_str("\r\n");
+    // One write, one segment: with TCP_NODELAY a separate body write is a
+    // second packet and a second read on the server.
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(body);
     let w = conn.get_mut();
-    w.write_all(head.as_bytes())
-        .await
-        .map_err(|e| transport(what, e))?;
-    w.write_all(body).await.map_err(|e| transport(what, e))?;
+    w.write_all(&msg).await.map_err(|e| transport(what, e))?;
     w.flush().await.map_err(|e| transport(what, e))
 }
 
