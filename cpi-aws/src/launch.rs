@@ -4,7 +4,7 @@
 
 use crate::cloud::{tag_spec, Aws};
 use crate::create;
-use crate::errors::{code_of, sdk};
+use crate::errors::code_of;
 use crate::props::{gib, tag_pairs, VmProps};
 use crate::{instance, network, stemcell};
 use agent::{Delivery, Settings};
@@ -53,6 +53,9 @@ impl Aws {
             Some(e) if e.use_root_disk => None,
             _ => Some(Value::String(EPHEMERAL_DEVICE.into())),
         };
+        let raw = props
+            .raw_storage(instance_type, image)
+            .map_err(|e| (e, None))?;
         let agent_args = CreateVm {
             networks,
             ..args.clone()
@@ -64,6 +67,7 @@ impl Aws {
             agent::Disks {
                 system: image.root_device_name.clone(),
                 ephemeral,
+                raw_ephemeral: raw.agent,
                 ..Default::default()
             },
         );
@@ -82,14 +86,15 @@ impl Aws {
             .min_count(1)
             .max_count(1)
             .user_data(user_data)
-            .client_token(token)
             .network_interfaces(
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
                     .network_interface_id(&eni.id)
                     .build(),
             )
-            .set_block_device_mappings(Some(self.block_devices(props, image)))
+            .set_block_device_mappings(Some(
+                [self.block_devices(props, image), raw.mappings].concat(),
+            ))
             .placement(
                 Placement::builder()
                     .availability_zone(az)
@@ -130,36 +135,23 @@ impl Aws {
         if let Some(spec) = tag_spec(ResourceType::Volume, &tag_list) {
             req = req.tag_specifications(spec);
         }
-        // EC2 honours the ClientToken; a look-alike may not, so a re-send
-        // after a lost answer first looks for the instance by its tag.
-        let id = create::once(
-            "RunInstances",
-            || async {
-                let out = req.clone().send().await.map_err(sdk("RunInstances"))?;
-                out.instances()
-                    .first()
-                    .and_then(|i| i.instance_id())
-                    .map(str::to_owned)
-                    .ok_or_else(|| Error::cloud("RunInstances: the response has no instance id"))
-            },
-            || instance::find_by_token(ec2, token),
-        )
-        .await
-        .map_err(|e| {
-            let e = match code_of(&e) {
-                Some(c) if c.starts_with("InvalidInstanceType") || c == "Unsupported" => {
-                    e.context(format!("cloud_properties.instance_type '{instance_type}'"))
-                }
-                Some(c) if c.starts_with("InvalidKeyPair") => {
-                    e.context("cloud_properties.key_name")
-                }
-                Some(c) if c.starts_with("InvalidAMIID") => {
-                    e.context(format!("stemcell {}", image.id))
-                }
-                _ => e,
-            };
-            (e, None)
-        })?;
+        let id = crate::spot::run(ec2, req, props.spot().as_ref(), token)
+            .await
+            .map_err(|e| {
+                let e = match code_of(&e) {
+                    Some(c) if c.starts_with("InvalidInstanceType") || c == "Unsupported" => {
+                        e.context(format!("cloud_properties.instance_type '{instance_type}'"))
+                    }
+                    Some(c) if c.starts_with("InvalidKeyPair") => {
+                        e.context("cloud_properties.key_name")
+                    }
+                    Some(c) if c.starts_with("InvalidAMIID") => {
+                        e.context(format!("stemcell {}", image.id))
+                    }
+                    _ => e,
+                };
+                (e, None)
+            })?;
         tracing::info!("create_vm: launched {id} from {} in {az}", image.id);
         let made = Some(id.clone());
         let fail = |e: Error| (e, made.clone());

@@ -10,12 +10,14 @@ pub mod create;
 pub mod disk;
 pub mod import;
 pub mod instance;
+pub mod instance_storage;
 pub mod instance_types;
 pub mod launch;
 pub mod network;
 pub mod props;
 pub mod reference;
 pub mod snapshot;
+pub mod spot;
 pub mod stemcell;
 pub mod vm;
 

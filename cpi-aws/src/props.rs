@@ -37,12 +37,12 @@ pub struct VmProps {
     pub root_disk: Option<RootDisk>,
     #[serde(default)]
     pub raw_instance_storage: Option<bool>,
+    #[serde(default)]
+    pub spot_bid_price: Option<crate::spot::BidPrice>,
+    #[serde(default, deserialize_with = "null_false")]
+    pub spot_ondemand_fallback: bool,
     // Keys of features this CPI does not implement: read so that using them
     // is refused by name rather than silently ignored.
-    #[serde(default)]
-    pub spot_bid_price: Option<Value>,
-    #[serde(default)]
-    pub spot_ondemand_fallback: Option<Value>,
     #[serde(default)]
     pub elbs: Option<Value>,
     #[serde(default)]
@@ -101,6 +101,31 @@ pub const VM_KEYS: &[&str] = &[
 ];
 
 impl VmProps {
+    /// The raw instance storage to map (`raw_instance_storage`), or its
+    /// refusal naming the key.
+    pub fn raw_storage(
+        &self,
+        instance_type: &str,
+        image: &crate::stemcell::ImageInfo,
+    ) -> cpi::Result<crate::instance_storage::Raw> {
+        let eph = self.ephemeral_disk.as_ref();
+        crate::instance_storage::plan(
+            self.raw_instance_storage == Some(true),
+            eph.is_some_and(|e| e.use_instance_storage),
+            eph.is_some_and(|e| e.use_root_disk),
+            instance_type,
+            &image.virtualization_type,
+        )
+    }
+
+    /// The spot market, when `spot_bid_price` asks for it.
+    pub fn spot(&self) -> Option<crate::spot::Spot> {
+        self.spot_bid_price.clone().map(|bid| crate::spot::Spot {
+            bid,
+            ondemand_fallback: self.spot_ondemand_fallback,
+        })
+    }
+
     /// Keys the incumbent reads that this CPI does not implement, when set
     /// to anything but their "off" value: `create_vm` refuses them by name
     /// before it makes anything.
@@ -112,17 +137,12 @@ impl VmProps {
         };
         let mut v = Vec::new();
         for (key, value) in [
-            ("spot_bid_price", &self.spot_bid_price),
-            ("spot_ondemand_fallback", &self.spot_ondemand_fallback),
             ("elbs", &self.elbs),
             ("lb_target_groups", &self.lb_target_groups),
         ] {
             if set(value) {
                 v.push(key);
             }
-        }
-        if self.raw_instance_storage == Some(true) {
-            v.push("raw_instance_storage");
         }
         v
     }

@@ -74,9 +74,9 @@ pub const JOB: &[JobProperty] = &[
     JobProperty { property: "agent.nats.address", default: "none", goes_to: "`agent.mbus` (as nats.user)" },
     JobProperty { property: "nats.address", default: "none", goes_to: "`agent.mbus` (as nats.user)" },
     JobProperty { property: "nats.port", default: "4222", goes_to: "`agent.mbus` (as nats.user)" },
-    JobProperty { property: "env.http_proxy", default: "none", goes_to: "the job's wrapper exports it; cpi-aws's HTTP client does not read proxy variables: not implemented" },
-    JobProperty { property: "env.https_proxy", default: "none", goes_to: "as env.http_proxy: not implemented" },
-    JobProperty { property: "env.no_proxy", default: "none", goes_to: "as env.http_proxy: not implemented" },
+    JobProperty { property: "env.http_proxy", default: "none", goes_to: "the job's bin/cpi exports it as HTTP_PROXY/http_proxy; the EC2 and EBS clients send their requests through it (credentials in the URL are used, never logged; tests/http_proxy.rs)" },
+    JobProperty { property: "env.https_proxy", default: "none", goes_to: "exported as HTTPS_PROXY/https_proxy; the proxy for https endpoints (all of AWS's), as env.http_proxy" },
+    JobProperty { property: "env.no_proxy", default: "none", goes_to: "exported as NO_PROXY/no_proxy; hosts reached directly (tests/http_proxy.rs)" },
 ];
 
 /// VM `cloud_properties`, each key the incumbent's `cloud_props.rb` reads
@@ -247,22 +247,22 @@ pub const VM_CLOUD_PROPERTIES: &[Key] = &[
         "raw_instance_storage",
         "bool",
         "false",
-        "All instance stores as raw disks.",
-        "refused by name when true (tests/create_vm_options.rs)",
+        "All instance stores of the type as raw disks (agent `disks.raw_ephemeral`; the ephemeral disk on EBS). Device names as the Ruby CPI's: `/dev/xvdba`... (hvm), `/dev/sdc`... (paravirtual), NVMe stores left to EC2 and counted for the agent; a type without instance storage, or `ephemeral_disk.use_instance_storage` with it, is refused.",
+        "implemented (tests/instance_storage.rs)",
     ),
     key(
         "spot_bid_price",
-        "number",
+        "number (USD/h)",
         "none",
-        "Spot instances.",
-        "refused by name (tests/create_vm_options.rs)",
+        "A spot instance: RunInstances with InstanceMarketOptions (one-time, terminate on interruption, MaxPrice the bid), as the Ruby CPI since it left RequestSpotInstances. A refused launch fails with VMCreationFailed (ok_to_retry false); a create failing after the launch cancels the instance's spot request.",
+        "implemented (tests/spot.rs)",
     ),
     key(
         "spot_ondemand_fallback",
         "bool",
         "false",
-        "On-demand when the spot request fails.",
-        "refused by name when true (tests/create_vm_options.rs)",
+        "On-demand when EC2 refuses the spot launch (never beside a spot instance a lost answer made).",
+        "implemented (tests/spot.rs)",
     ),
     key(
         "elbs",

@@ -22,6 +22,8 @@ pub struct ImageInfo {
     pub id: String,
     pub root_device_name: String,
     pub root_snapshot_id: Option<String>,
+    /// `hvm` or `paravirtual`: device names of raw instance storage.
+    pub virtualization_type: String,
 }
 
 /// The AMI id behind a stemcell cid, light or not.
@@ -46,6 +48,10 @@ pub async fn image_for(ec2: &Client, cid: &StemcellCid) -> Result<ImageInfo> {
         id: ami.to_owned(),
         root_device_name,
         root_snapshot_id,
+        virtualization_type: image
+            .virtualization_type()
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_else(|| "hvm".into()),
     })
 }
 

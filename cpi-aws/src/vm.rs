@@ -35,6 +35,8 @@ impl cpi::Vms for Aws {
         let image = stemcell::image_for(ec2, &args.stemcell_cid)
             .await
             .map_err(fail)?;
+        // Refused before anything is made.
+        props.raw_storage(&instance_type, &image)?;
         let subnet = network::subnet(ec2, &plan.name, &plan.subnet)
             .await
             .map_err(fail)?;
@@ -219,6 +221,13 @@ impl Made {
                 }),
         };
         if let Some(id) = &instance {
+            // A spot instance's request must not stay open after it.
+            if let Err(e) = crate::spot::cancel_request_of(ec2, id).await {
+                tracing::error!(
+                    "create_vm cleanup: cancelling the spot request of {id}: {}",
+                    e.message()
+                );
+            }
             if let Err(e) = network::disassociate_addresses(ec2, id).await {
                 tracing::error!(
                     "create_vm cleanup: taking elastic IPs off {id}: {}",

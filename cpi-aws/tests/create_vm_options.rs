@@ -219,15 +219,12 @@ fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made(
     let stemcell = f.light_stemcell();
     let before = f.env.inventory();
     for (key, value) in [
-        ("spot_bid_price", json!(0.05)),
-        ("spot_ondemand_fallback", json!(true)),
         ("elbs", json!(["web-elb"])),
         ("lb_target_groups", json!(["web-tg"])),
         (
             "advertised_routes",
             json!([{"table_id": "rtb-1", "destination": "0.0.0.0/0"}]),
         ),
-        ("raw_instance_storage", json!(true)),
     ] {
         let mut props = f.env.vm_cloud_properties();
         props[key] = value.clone();
@@ -253,6 +250,7 @@ fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made(
     let mut props = f.env.vm_cloud_properties();
     props["elbs"] = json!([]);
     props["spot_ondemand_fallback"] = json!(false);
+    props["spot_bid_price"] = json!(null);
     props["raw_instance_storage"] = json!(false);
     let r = f.ok(
         "create_vm",

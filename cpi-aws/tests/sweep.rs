@@ -33,8 +33,13 @@ struct State {
     snapshot: Option<String>,
 }
 
+/// create_vm of a spot VM (`spot_bid_price`, with the on-demand
+/// fallback): its RunInstances and cleanup swept as create_vm's are.
+const SPOT: &str = "create_vm+spot";
+
 const METHODS: &[&str] = &[
     "create_vm",
+    SPOT,
     "create_disk",
     "attach_disk",
     "snapshot_disk",
@@ -44,12 +49,22 @@ const METHODS: &[&str] = &[
     "delete_vm",
 ];
 
+/// The CPI method a swept entry calls.
+fn cpi_method(m: &str) -> &str {
+    if m == SPOT {
+        "create_vm"
+    } else {
+        m
+    }
+}
+
 impl World<'_> {
     fn ok(&self, m: &str, a: Vec<Value>) -> Value {
         self.f.ok(m, a)
     }
 
     fn prepare(&self, method: &str) -> State {
+        let method = cpi_method(method);
         let mut s = State::default();
         let needs_vm = !matches!(method, "create_vm" | "delete_disk" | "delete_snapshot");
         let needs_disk = !matches!(method, "create_vm" | "create_disk" | "delete_vm");
@@ -79,10 +94,17 @@ impl World<'_> {
 
     fn args(&self, method: &str, s: &State) -> Vec<Value> {
         match method {
-            "create_vm" => vec![
+            "create_vm" | SPOT => vec![
                 json!("agent-sweep"),
                 json!(self.stemcell),
-                self.f.env.vm_cloud_properties(),
+                if method == SPOT {
+                    let mut p = self.f.env.vm_cloud_properties();
+                    p["spot_bid_price"] = json!(0.05);
+                    p["spot_ondemand_fallback"] = json!(true);
+                    p
+                } else {
+                    self.f.env.vm_cloud_properties()
+                },
                 json!({"default": self.f.env.manual_network(1)}),
                 json!([]),
                 json!({}),
@@ -100,7 +122,7 @@ impl World<'_> {
     /// Folds the call's answer into the state; creates' answers are new
     /// resources to clean up.
     fn record(&self, method: &str, s: &mut State, result: &Value) {
-        match method {
+        match cpi_method(method) {
             "create_vm" => s.vm = result[0].as_str().map(str::to_owned),
             "create_disk" => s.disk = result.as_str().map(str::to_owned),
             "snapshot_disk" => s.snapshot = result.as_str().map(str::to_owned),
@@ -116,7 +138,7 @@ impl World<'_> {
     /// What must hold once the call (or the director's retry) succeeded.
     fn check_done(&self, method: &str, s: &State) -> Result<(), String> {
         let env = &self.f.env;
-        let ok = match method {
+        let ok = match cpi_method(method) {
             "create_vm" => s.vm.as_deref().is_some_and(|v| env.vm_exists(v)),
             "create_disk" => s.disk.as_deref().is_some_and(|d| env.disk_exists(d)),
             "attach_disk" => {
@@ -159,7 +181,7 @@ impl World<'_> {
         let proxy = self.f.env.proxy();
         proxy.clear();
         proxy.on_nth(action, skip, effect, times);
-        let r = self.f.call(method, self.args(method, &s));
+        let r = self.f.call(cpi_method(method), self.args(method, &s));
         let acted = !proxy.acted().is_empty();
         proxy.clear();
         let outcome = match &r.error {
@@ -241,7 +263,7 @@ impl World<'_> {
     fn probe(&self, method: &str) -> Vec<String> {
         let mut s = self.prepare(method);
         self.f.env.proxy().reset_served();
-        let r = self.ok(method, self.args(method, &s));
+        let r = self.ok(cpi_method(method), self.args(method, &s));
         let actions = self.f.env.proxy().actions();
         self.record(method, &mut s, &r);
         self.cleanup(&s);

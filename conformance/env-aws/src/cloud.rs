@@ -203,6 +203,21 @@ impl Inspector {
                     }),
                 );
             }
+            // A spot request still open or active is a leak as much as its
+            // instance would be.
+            if let Ok(out) = ec2.describe_spot_instance_requests().send().await {
+                inv.other.extend(
+                    out.spot_instance_requests()
+                        .iter()
+                        .filter(|r| {
+                            matches!(r.state().map(|s| s.as_str()), Some("open") | Some("active"))
+                        })
+                        .filter_map(|r| {
+                            r.spot_instance_request_id()
+                                .map(|id| format!("spot-request:{id}"))
+                        }),
+                );
+            }
             for list in [
                 &mut inv.vms,
                 &mut inv.disks,

@@ -3,6 +3,8 @@
 //! real binary to call.
 #![allow(dead_code)]
 
+pub mod forward_proxy;
+
 use env_aws::AwsEnvironment;
 use harness::cpi::{Cpi, Reply};
 use harness::registry::RegistryServer;
