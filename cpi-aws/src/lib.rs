@@ -12,6 +12,7 @@ pub mod import;
 pub mod instance;
 pub mod instance_types;
 pub mod launch;
+pub mod load_balancers;
 pub mod network;
 pub mod props;
 pub mod reference;

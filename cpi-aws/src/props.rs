@@ -37,16 +37,18 @@ pub struct VmProps {
     pub root_disk: Option<RootDisk>,
     #[serde(default)]
     pub raw_instance_storage: Option<bool>,
+    /// Classic ELBs to register the instance with, by name.
+    #[serde(default, deserialize_with = "null_default")]
+    pub elbs: Vec<String>,
+    /// ELBv2 target groups to register the instance with, by name.
+    #[serde(default, deserialize_with = "null_default")]
+    pub lb_target_groups: Vec<String>,
     // Keys of features this CPI does not implement: read so that using them
     // is refused by name rather than silently ignored.
     #[serde(default)]
     pub spot_bid_price: Option<Value>,
     #[serde(default)]
     pub spot_ondemand_fallback: Option<Value>,
-    #[serde(default)]
-    pub elbs: Option<Value>,
-    #[serde(default)]
-    pub lb_target_groups: Option<Value>,
     #[serde(default, deserialize_with = "null_default")]
     pub advertised_routes: Vec<AdvertisedRoute>,
 }
@@ -114,8 +116,6 @@ impl VmProps {
         for (key, value) in [
             ("spot_bid_price", &self.spot_bid_price),
             ("spot_ondemand_fallback", &self.spot_ondemand_fallback),
-            ("elbs", &self.elbs),
-            ("lb_target_groups", &self.lb_target_groups),
         ] {
             if set(value) {
                 v.push(key);

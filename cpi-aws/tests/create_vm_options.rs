@@ -221,8 +221,6 @@ fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made(
     for (key, value) in [
         ("spot_bid_price", json!(0.05)),
         ("spot_ondemand_fallback", json!(true)),
-        ("elbs", json!(["web-elb"])),
-        ("lb_target_groups", json!(["web-tg"])),
         (
             "advertised_routes",
             json!([{"table_id": "rtb-1", "destination": "0.0.0.0/0"}]),
@@ -249,9 +247,10 @@ fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made(
             e.message
         );
     }
-    // Their "off" values are accepted.
+    // Their "off" values are accepted (and empty load balancer lists).
     let mut props = f.env.vm_cloud_properties();
     props["elbs"] = json!([]);
+    props["lb_target_groups"] = json!(null);
     props["spot_ondemand_fallback"] = json!(false);
     props["raw_instance_storage"] = json!(false);
     let r = f.ok(
