@@ -22,6 +22,11 @@ const ATTEMPTS: u32 = 4;
 /// A request of the probe that the faulted run did not make (a poll that
 /// ended sooner): skipped, not failed.
 const NOT_ACTED: &str = "the fault never acted";
+/// The CPI method of a sweep entry: `create_vm+lb` is a create_vm.
+fn wire(method: &str) -> &str {
+    method.split('+').next().unwrap_or(method)
+}
+
 /// The load balancers `create_vm+lb` joins, made in moto at the start.
 const ELB: &str = "sweep-elb";
 const TARGET_GROUP: &str = "sweep-tg";
@@ -188,7 +193,7 @@ impl World<'_> {
         let proxy = self.f.env.proxy();
         proxy.clear();
         proxy.on_nth(action, skip, effect, times);
-        let r = self.f.call(method, self.args(method, &s));
+        let r = self.f.call(wire(method), self.args(method, &s));
         let acted = !proxy.acted().is_empty();
         proxy.clear();
         let outcome = match &r.error {
@@ -202,7 +207,7 @@ impl World<'_> {
             Some(_) if method.starts_with("create_") || method == "snapshot_disk" => Ok(()),
             Some(_) => {
                 // The director retries the call.
-                let again = self.f.call(method, self.args(method, &s));
+                let again = self.f.call(wire(method), self.args(method, &s));
                 match &again.error {
                     // The director takes a detach of a disk no longer
                     // attached as done.
@@ -270,7 +275,7 @@ impl World<'_> {
     fn probe(&self, method: &str) -> Vec<String> {
         let mut s = self.prepare(method);
         self.f.env.proxy().reset_served();
-        let r = self.ok(method, self.args(method, &s));
+        let r = self.ok(wire(method), self.args(method, &s));
         let actions = self.f.env.proxy().actions();
         self.record(method, &mut s, &r);
         self.cleanup(&s);
@@ -298,7 +303,9 @@ fn every_request_of_the_lifecycle_failed_in_turn_leaves_nothing_unfinished() {
     let mut passed = 0;
     let mut skipped = 0;
     let mut failed = Vec::new();
+    let mut per_method = Vec::new();
     for method in METHODS {
+        let checks_before = passed + failed.len();
         let actions = w.probe(method);
         for (i, action) in actions.iter().enumerate() {
             let action = action.trim_start_matches("ec2:");
@@ -321,7 +328,12 @@ fn every_request_of_the_lifecycle_failed_in_turn_leaves_nothing_unfinished() {
                 }
             }
         }
+        per_method.push(format!(
+            "{method} {}",
+            passed + failed.len() - checks_before
+        ));
     }
+    eprintln!("sweep: checks per call: {}", per_method.join(", "));
     eprintln!(
         "sweep: {passed} of {} checks pass ({skipped} skipped: polls the faulted run did not make)",
         passed + failed.len()
