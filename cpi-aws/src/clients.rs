@@ -2,6 +2,8 @@
 //! parsing): credentials from the config (`static`) or the default chain
 //! (`env_or_profile`: environment, profile, ECS, instance profile over
 //! IMDSv2), optionally assuming `role_arn`; endpoints overridable for tests.
+//! The load balancer clients are made from the same shared config only when
+//! a VM names `elbs` or `lb_target_groups`.
 
 use crate::config::{endpoint_url, Config, CredentialsSource};
 // The alias names the type aws-config takes; its new home (aws-runtime) is
@@ -15,12 +17,44 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use cpi::{Error, Result};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub ebs: aws_sdk_ebs::Client,
     pub region: String,
+    /// What every client is built from (HTTP client, TLS, credentials,
+    /// retries and timeouts), for the ones made later.
+    shared: SdkConfig,
+    /// `aws.elb_endpoint`: the incumbent points both ELB APIs at it.
+    elb_endpoint: Option<String>,
+    elb: OnceLock<aws_sdk_elasticloadbalancing::Client>,
+    elbv2: OnceLock<aws_sdk_elasticloadbalancingv2::Client>,
+}
+
+impl Clients {
+    /// Classic ELB, built on first use.
+    pub fn elb(&self) -> &aws_sdk_elasticloadbalancing::Client {
+        self.elb.get_or_init(|| {
+            let mut b = aws_sdk_elasticloadbalancing::config::Builder::from(&self.shared);
+            if let Some(e) = &self.elb_endpoint {
+                b = b.endpoint_url(endpoint_url(e));
+            }
+            aws_sdk_elasticloadbalancing::Client::from_conf(b.build())
+        })
+    }
+
+    /// ELBv2 (ALB/NLB target groups), built on first use.
+    pub fn elbv2(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        self.elbv2.get_or_init(|| {
+            let mut b = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.shared);
+            if let Some(e) = &self.elb_endpoint {
+                b = b.endpoint_url(endpoint_url(e));
+            }
+            aws_sdk_elasticloadbalancingv2::Client::from_conf(b.build())
+        })
+    }
 }
 
 /// The job's default for `aws.max_retries`.
@@ -122,6 +156,10 @@ pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients>
         ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
         ebs: aws_sdk_ebs::Client::from_conf(ebs.build()),
         region,
+        shared,
+        elb_endpoint: aws.elb_endpoint.clone(),
+        elb: OnceLock::new(),
+        elbv2: OnceLock::new(),
     })
 }
 

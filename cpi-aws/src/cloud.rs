@@ -63,6 +63,14 @@ impl Aws {
         Ok(&self.clients().await?.ebs)
     }
 
+    pub(crate) async fn elb(&self) -> Result<&aws_sdk_elasticloadbalancing::Client> {
+        Ok(self.clients().await?.elb())
+    }
+
+    pub(crate) async fn elbv2(&self) -> Result<&aws_sdk_elasticloadbalancingv2::Client> {
+        Ok(self.clients().await?.elbv2())
+    }
+
     pub(crate) fn region(&self) -> String {
         self.config.region()
     }

@@ -101,6 +101,7 @@ pub struct AwsOptions {
     /// Ours: the EBS direct API endpoint (stemcell import), for tests.
     #[serde(default)]
     pub ebs_endpoint: Option<String>,
+    /// Classic ELB and ELBv2 (the incumbent points both at it).
     #[serde(default)]
     pub elb_endpoint: Option<String>,
     #[serde(default)]
@@ -159,13 +160,6 @@ impl Config {
             }
             _ => {}
         }
-        // Job properties this CPI declares but does not implement: set, they
-        // fail here by name rather than deploy something different.
-        if aws.elb_endpoint.is_some() {
-            return Err(Error::cpi(format!(
-                "{P}.elb_endpoint (job property aws.elb_endpoint): not supported by cpi-aws, which does not register VMs with ELBs; remove it"
-            )));
-        }
         if let Some(id) = self
             .cloud
             .properties
@@ -206,6 +200,7 @@ impl Config {
         for (key, value) in [
             ("ec2_endpoint", &aws.ec2_endpoint),
             ("ebs_endpoint", &aws.ebs_endpoint),
+            ("elb_endpoint", &aws.elb_endpoint),
         ] {
             if let Some(v) = value {
                 if v.trim().is_empty() || v.contains(char::is_whitespace) {

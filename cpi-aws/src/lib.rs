@@ -13,6 +13,7 @@ pub mod instance;
 pub mod instance_storage;
 pub mod instance_types;
 pub mod launch;
+pub mod load_balancers;
 pub mod network;
 pub mod props;
 pub mod reference;

@@ -41,12 +41,12 @@ pub struct VmProps {
     pub spot_bid_price: Option<crate::spot::BidPrice>,
     #[serde(default, deserialize_with = "null_false")]
     pub spot_ondemand_fallback: bool,
-    // Keys of features this CPI does not implement: read so that using them
-    // is refused by name rather than silently ignored.
-    #[serde(default)]
-    pub elbs: Option<Value>,
-    #[serde(default)]
-    pub lb_target_groups: Option<Value>,
+    /// Classic ELBs to register the instance with, by name.
+    #[serde(default, deserialize_with = "null_default")]
+    pub elbs: Vec<String>,
+    /// ELBv2 target groups to register the instance with, by name.
+    #[serde(default, deserialize_with = "null_default")]
+    pub lb_target_groups: Vec<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub advertised_routes: Vec<AdvertisedRoute>,
 }
@@ -124,27 +124,6 @@ impl VmProps {
             bid,
             ondemand_fallback: self.spot_ondemand_fallback,
         })
-    }
-
-    /// Keys the incumbent reads that this CPI does not implement, when set
-    /// to anything but their "off" value: `create_vm` refuses them by name
-    /// before it makes anything.
-    pub fn unsupported_keys(&self) -> Vec<&'static str> {
-        let set = |x: &Option<Value>| {
-            x.as_ref().is_some_and(|v| {
-                !v.is_null() && v != &Value::Array(vec![]) && v != &Value::Bool(false)
-            })
-        };
-        let mut v = Vec::new();
-        for (key, value) in [
-            ("elbs", &self.elbs),
-            ("lb_target_groups", &self.lb_target_groups),
-        ] {
-            if set(value) {
-                v.push(key);
-            }
-        }
-        v
     }
 }
 

@@ -29,7 +29,7 @@ pub const CONFIG: &[Key] = &[
     key("aws.region", "string", "required unless ec2_endpoint", "The region signed for and used for light stemcells' AMIs.", "implemented; a malformed name refused by key"),
     key("aws.ec2_endpoint", "URL or host", "from the region", "EC2 endpoint; `https://` added when there is no scheme.", "implemented"),
     key("aws.ebs_endpoint", "URL or host", "from the region", "EBS direct API endpoint (heavy stemcell import).", "extension (the incumbent imports through a VM)"),
-    key("aws.elb_endpoint", "URL or host", "none", "The incumbent's ELB endpoint; this CPI registers no ELBs (`elbs` and `lb_target_groups` are refused).", "refused by name when set (reference::tests, release-render aws::unsupported_properties_fail_naming_them)"),
+    key("aws.elb_endpoint", "URL or host", "from the region", "Endpoint of both load balancer APIs (classic ELB and ELBv2), as in the incumbent; `https://` added when there is no scheme. Used only by VMs with `elbs` or `lb_target_groups`.", "implemented (tests/load_balancers.rs)"),
     key("aws.fast_path_delete", "any", "none", "Read for configs of older releases; no effect.", "read, ignored"),
     key("agent.mbus", "string (secret)", "none", "The agents' message bus URL, into every VM's settings.", "implemented (tests/vms.rs)"),
     key("agent.ntp", "list of strings", "[]", "NTP servers, into the settings.", "implemented (tests/vms.rs)"),
@@ -268,15 +268,15 @@ pub const VM_CLOUD_PROPERTIES: &[Key] = &[
         "elbs",
         "list of names",
         "[]",
-        "Classic ELBs to register with.",
-        "refused by name when not empty (tests/create_vm_options.rs)",
+        "Classic ELBs the VM is registered with once it runs (after its target groups). A missing one fails the create naming the key and the name, before anything is made; a registration that fails deregisters the VM from those it joined and terminates it. `delete_vm` terminates only, as the incumbent does: ELB drops terminated instances.",
+        "implemented (tests/load_balancers.rs, read back with DescribeInstanceHealth; tests/sweep.rs)",
     ),
     key(
         "lb_target_groups",
         "list of names",
         "[]",
-        "ALB/NLB target groups to register with.",
-        "refused by name when not empty (tests/create_vm_options.rs)",
+        "ALB/NLB target groups (looked up by name, DescribeTargetGroups) the VM is registered with by instance id once it runs; a missing one fails the create naming the key and the name, before anything is made. Deregistered when a later step of the create fails; on `delete_vm`, by ELBv2 itself when the VM terminates (as with the incumbent).",
+        "implemented (tests/load_balancers.rs, read back with DescribeTargetHealth; tests/sweep.rs)",
     ),
     key(
         "advertised_routes.table_id",
@@ -353,7 +353,7 @@ mod tests {
                     "kms_key_arn": "arn:k", "metadata_options": {"http_tokens": "required"},
                     "dualstack": false, "enable_describe_instance_types": true, "region": "us-east-1",
                     "ec2_endpoint": "ec2.us-east-1.amazonaws.com", "ebs_endpoint": "ebs.us-east-1.amazonaws.com",
-                    "elb_endpoint": "elb", "fast_path_delete": "yes"},
+                    "elb_endpoint": "elasticloadbalancing.us-east-1.amazonaws.com", "fast_path_delete": "yes"},
             "agent": {"mbus": "nats://u:ref-test-pw@h:4222", "ntp": ["ntp"], "blobstore": {"provider": "dav"}},
             "registry": {"endpoint": "http://r:25777", "user": "u", "password": "p"},
             "debug": {"cpi": {"api_version": 2}},
@@ -369,16 +369,11 @@ mod tests {
             "listed but not read: {:?}",
             parsed.unknown_keys
         );
-        // Every key but the two refused ones validates; each refused one
-        // fails naming itself.
+        // Every key but the refused one validates; the refused one fails
+        // naming itself.
         let refused = parsed.config.validate().unwrap_err().to_string();
-        assert!(refused.contains("aws.elb_endpoint"), "{refused}");
-        let mut accepted = full();
-        let props = &mut accepted["cloud"]["properties"];
-        props["aws"].as_object_mut().unwrap().remove("elb_endpoint");
-        let kernel = cpi::config::parse::<crate::config::Config>(accepted.clone()).unwrap();
-        let refused = kernel.config.validate().unwrap_err().to_string();
         assert!(refused.contains("stemcell.kernel_id"), "{refused}");
+        let mut accepted = full();
         accepted["cloud"]["properties"]
             .as_object_mut()
             .unwrap()

@@ -1,5 +1,6 @@
-//! VMs: create (ENI, RunInstances, wait, attach extras; undo on failure),
-//! delete, has, reboot, metadata, and instance sizing.
+//! VMs: create (ENI, RunInstances, wait, attach extras, join load
+//! balancers; undo on failure), delete, has, reboot, metadata, and
+//! instance sizing.
 
 use crate::cloud::{tags, Aws};
 use crate::errors::{aws_cause, is_not_found};
@@ -14,15 +15,6 @@ use serde_json::json;
 impl cpi::Vms for Aws {
     async fn create_vm(&self, args: CreateVm) -> Result<CreatedVm> {
         let props: VmProps = cpi::typed("create_vm: cloud_properties", &args.cloud_properties)?;
-        if let Some(key) = props.unsupported_keys().first() {
-            return Err(Error::cpi(format!(
-                "create_vm: cloud_properties.{key}: {} is not supported by this CPI",
-                args.cloud_properties
-                    .get(*key)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            )));
-        }
         let instance_type = props
             .instance_type
             .clone()
@@ -58,6 +50,10 @@ impl cpi::Vms for Aws {
         let group_ids = network::security_group_ids(ec2, &subnet.vpc_id, &groups)
             .await
             .map_err(fail)?;
+        let load_balancers = self
+            .plan_load_balancers(&props.elbs, &props.lb_target_groups)
+            .await
+            .map_err(fail)?;
 
         let token = uuid::Uuid::new_v4().to_string();
         let ip = (plan.network.kind == cpi::NetworkType::Manual)
@@ -91,7 +87,23 @@ impl cpi::Vms for Aws {
             )
             .await
         {
-            Ok(vm) => Ok(vm),
+            Ok(vm) => match self
+                .join_load_balancers(&load_balancers, vm.cid.as_str())
+                .await
+            {
+                Ok(()) => Ok(vm),
+                Err(e) => {
+                    let made = Made {
+                        instance: Some(vm.cid.to_string()),
+                        ..made
+                    };
+                    made.undo(ec2).await;
+                    if let Ok(Some(registry)) = self.registry_client() {
+                        let _ = registry.delete(&vm.cid).await;
+                    }
+                    Err(fail(e))
+                }
+            },
             Err((e, instance)) => {
                 let made = Made { instance, ..made };
                 made.undo(ec2).await;

@@ -214,13 +214,11 @@ fn metadata_options_and_source_dest_check_reach_the_instance_with_placement_and_
 }
 
 #[test]
-fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made() {
+fn an_advertised_route_into_a_missing_table_is_refused_by_name_before_anything_is_made() {
     let Some(f) = common::fixture() else { return };
     let stemcell = f.light_stemcell();
     let before = f.env.inventory();
     for (key, value) in [
-        ("elbs", json!(["web-elb"])),
-        ("lb_target_groups", json!(["web-tg"])),
         (
             "advertised_routes",
             json!([{"table_id": "rtb-1", "destination": "0.0.0.0/0"}]),
@@ -246,9 +244,10 @@ fn keys_of_features_not_implemented_are_refused_by_name_before_anything_is_made(
             e.message
         );
     }
-    // Their "off" values are accepted.
+    // Their "off" values are accepted (and empty load balancer lists).
     let mut props = f.env.vm_cloud_properties();
     props["elbs"] = json!([]);
+    props["lb_target_groups"] = json!(null);
     props["spot_ondemand_fallback"] = json!(false);
     props["spot_bid_price"] = json!(null);
     props["raw_instance_storage"] = json!(false);

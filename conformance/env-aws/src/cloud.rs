@@ -29,6 +29,8 @@ pub struct Inspector {
     rt: tokio::runtime::Runtime,
     ec2: Client,
     ebs: aws_sdk_ebs::Client,
+    elb: aws_sdk_elasticloadbalancing::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 pub struct VolumeView {
@@ -63,6 +65,18 @@ impl Inspector {
         let ebs = aws_sdk_ebs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_sdk_ebs::config::Region::new(crate::REGION))
+            .credentials_provider(creds.clone())
+            .endpoint_url(endpoint)
+            .build();
+        let elb = aws_sdk_elasticloadbalancing::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new(crate::REGION))
+            .credentials_provider(creds.clone())
+            .endpoint_url(endpoint)
+            .build();
+        let elbv2 = aws_sdk_elasticloadbalancingv2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new(crate::REGION))
             .credentials_provider(creds)
             .endpoint_url(endpoint)
             .build();
@@ -70,11 +84,21 @@ impl Inspector {
             rt,
             ec2: Client::from_conf(conf),
             ebs: aws_sdk_ebs::Client::from_conf(ebs),
+            elb: aws_sdk_elasticloadbalancing::Client::from_conf(elb),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2),
         })
     }
 
     pub fn client(&self) -> &Client {
         &self.ec2
+    }
+
+    pub fn elb_client(&self) -> &aws_sdk_elasticloadbalancing::Client {
+        &self.elb
+    }
+
+    pub fn elbv2_client(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        &self.elbv2
     }
 
     /// Runs an SDK future on this inspector's runtime.
@@ -218,6 +242,7 @@ impl Inspector {
                         }),
                 );
             }
+            inv.other.extend(self.registrations(&inv.vms).await);
             for list in [
                 &mut inv.vms,
                 &mut inv.disks,

@@ -1,9 +1,10 @@
-//! The conformance environment for cpi-aws: a moto EC2/EBS server on a
+//! The conformance environment for cpi-aws: a moto EC2/EBS/ELB server on a
 //! loopback port, seeded with a VPC, subnet, security group, key pair and a
 //! light-stemcell AMI, and inspected through aws-sdk-ec2. Nothing here
 //! reaches AWS.
 
 pub mod cloud;
+pub mod load_balancers;
 pub mod moto;
 pub mod proxy;
 
@@ -78,7 +79,7 @@ impl AwsEnvironment {
                 "default_key_name": cloud::KEY_NAME, "default_security_groups": [cloud::SECURITY_GROUP],
                 "max_retries": 3, "encrypted": false, "kms_key_arn": null, "metadata_options": null,
                 "dualstack": false, "enable_describe_instance_types": true, "region": REGION,
-                "ec2_endpoint": endpoint, "ebs_endpoint": endpoint
+                "ec2_endpoint": endpoint, "ebs_endpoint": endpoint, "elb_endpoint": endpoint
             },
             "agent": {
                 "ntp": ["0.pool.ntp.org", "1.pool.ntp.org"],

@@ -4,7 +4,7 @@
 //! which is all the SDK needs and keeps the proxy small.
 //!
 //! Three ways to fail requests: the harness's `Fault`s; rules aimed at one
-//! EC2 action (`on`, `after`: "lose the answer of the next AttachVolume"),
+//! action (`on`, `after`: "lose the answer of the next AttachVolume"),
 //! for the fault sweeps' regression tests; and seeded random chaos for the
 //! load mode (`harness::Chaos`). Every request is recorded for `served()`.
 
@@ -123,7 +123,9 @@ impl FaultProxy {
     }
 
     /// The next `times` requests of EC2 `action` (`AttachVolume`; EBS
-    /// direct ones as `ebs:StartSnapshot`) suffer `effect`.
+    /// direct ones as `ebs:StartSnapshot`, load balancer ones as
+    /// `elb:RegisterInstancesWithLoadBalancer`, `elbv2:RegisterTargets`)
+    /// suffer `effect`.
     pub fn on(&self, action: &str, effect: Effect, times: u32) {
         self.rule(action, None, 0, times, effect)
     }
@@ -212,12 +214,23 @@ enum Act {
     ForwardThen(Effect),
 }
 
-/// The request's action: EC2's `Action=` form field, or the EBS direct
-/// API's operation from its method and path.
+/// The request's action: EC2's `Action=` form field (classic ELB's and
+/// ELBv2's as `elb:X` and `elbv2:X`, told apart by their API `Version=` as
+/// moto tells them), or the EBS direct API's operation from its method and
+/// path.
 fn action_of(head: &[u8], body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    if let Some(rest) = text.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
-        return rest.to_owned();
+    let field = |name: &str| {
+        text.split('&')
+            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .map(str::to_owned)
+    };
+    if let Some(action) = field("Action") {
+        return match field("Version").as_deref() {
+            Some(ELB_VERSION) => format!("elb:{action}"),
+            Some(ELBV2_VERSION) => format!("elbv2:{action}"),
+            _ => action,
+        };
     }
     let line = String::from_utf8_lossy(head);
     let mut parts = line.split_whitespace();
@@ -234,8 +247,16 @@ fn action_of(head: &[u8], body: &[u8]) -> String {
     format!("ebs:{op}")
 }
 
+/// The API versions of classic ELB and ELBv2 (one endpoint, as on AWS).
+const ELB_VERSION: &str = "2012-06-01";
+const ELBV2_VERSION: &str = "2015-12-01";
+
 fn is_ebs(action: &str) -> bool {
     action.starts_with("ebs:")
+}
+
+fn is_elb(action: &str) -> bool {
+    action.starts_with("elb:") || action.starts_with("elbv2:")
 }
 
 fn choose(f: &mut Faults, action: &str) -> Act {
@@ -389,8 +410,8 @@ fn handle(client: TcpStream, upstream_port: u16, faults: &Mutex<Faults>) -> std:
     result
 }
 
-/// An error in the service's own shape: EC2's XML, or the EBS direct
-/// API's JSON with its error type header.
+/// An error in the service's own shape: EC2's XML, the ELB APIs' query
+/// `ErrorResponse`, or the EBS direct API's JSON with its error type header.
 fn answer_error(
     client: &mut TcpStream,
     action: &str,
@@ -410,6 +431,24 @@ fn answer_error(
             "application/json",
             format!("x-amzn-ErrorType: {code}\r\n"),
             format!("{{\"message\":\"{message}\"}}"),
+        )
+    } else if is_elb(action) {
+        // ELB throttles with 400 `Throttling`; its server errors are
+        // `InternalFailure` / `ServiceUnavailable`.
+        let (status, code, kind) = match code {
+            "RequestLimitExceeded" => (400, "Throttling", "Sender"),
+            "InternalError" => (status, "InternalFailure", "Receiver"),
+            c => (status, c, if status < 500 { "Sender" } else { "Receiver" }),
+        };
+        (
+            status,
+            if status == 400 { "Bad Request" } else { "Error" },
+            "text/xml",
+            String::new(),
+            format!(
+                "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message>\
+                 </Error><RequestId>injected</RequestId></ErrorResponse>"
+            ),
         )
     } else {
         (

@@ -127,7 +127,7 @@ fn minimal_documented_and_full_manifests_are_accepted() {
 }
 
 #[test]
-fn unsupported_properties_fail_naming_them() {
+fn elb_endpoint_reaches_the_cpi_and_is_accepted() {
     let w = world();
     let mut m = minimal(&w);
     set(
@@ -135,11 +135,20 @@ fn unsupported_properties_fail_naming_them() {
         "aws.elb_endpoint",
         json!("elasticloadbalancing.us-east-1.amazonaws.com"),
     );
-    let e = refused(&AWS, &m, ABSENT, "elb_endpoint");
-    assert!(
-        e.contains("aws.elb_endpoint") && e.contains("not supported"),
-        "{e}"
+    // Accepted: the ELB clients are made only for VMs with load balancers.
+    let (r, _) = accepted(&AWS, &m, ABSENT, "elb_endpoint");
+    assert_eq!(
+        r.config()["cloud"]["properties"]["aws"]["elb_endpoint"],
+        "elasticloadbalancing.us-east-1.amazonaws.com"
     );
+    set(&mut m, "aws.elb_endpoint", json!("not an endpoint"));
+    let e = refused(&AWS, &m, ABSENT, "bad elb_endpoint");
+    assert!(e.contains("aws.elb_endpoint"), "{e}");
+}
+
+#[test]
+fn unsupported_properties_fail_naming_them() {
+    let w = world();
     let mut m = minimal(&w);
     set(&mut m, "aws.stemcell.kernel_id", json!("aki-919dcaf8"));
     let e = refused(&AWS, &m, ABSENT, "kernel_id");
