@@ -110,6 +110,8 @@ impl Session {
             }
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| OsError::Setup(format!("CA certificate {}: {e}", path.display())))?;
+            cpi::http::check_roots(&certs)
+                .map_err(|e| OsError::Setup(format!("CA certificate {}: {e}", path.display())))?;
             extra_roots.extend(certs);
         }
         let verify = conn.ssl_verify_peer;

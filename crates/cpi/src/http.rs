@@ -116,6 +116,20 @@ impl Clients {
     }
 }
 
+/// Checks that `certs` can be trust roots (parsing them alone does not),
+/// without loading the system's store: so that a bad CA file is a config
+/// error at start, not at the first https request.
+pub fn check_roots(certs: &[reqwest::Certificate]) -> std::result::Result<(), String> {
+    if certs.is_empty() {
+        return Ok(());
+    }
+    reqwest::Client::builder()
+        .tls_certs_only(certs.to_vec())
+        .build()
+        .map(drop)
+        .map_err(|e| chain(&e))
+}
+
 fn is_https(url: &str) -> bool {
     url.get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
