@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// The default pause after a wait's first check. Most transitions against a
 /// local cloud, and many on a fast real one, are over by the second check;
 /// a 25 ms first pause was most of such a call's time.
-pub const FIRST_PAUSE: Duration = Duration::from_millis(2);
+pub const FIRST_PAUSE: Duration = Duration::from_millis(1);
 
 /// Exponential backoff with jitter, bounded by attempts and total time.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,7 +57,7 @@ impl Backoff {
     }
 
     /// For resources that settle in milliseconds to minutes (a port going
-    /// active, a VM booting, a volume attaching): a second look after 2 ms,
+    /// active, a VM booting, a volume attaching): a second look after 1 ms,
     /// then 25 ms doubling to 5 s, for at most 10 minutes. Starting small
     /// costs a real cloud four or five extra reads and saves every fast
     /// transition most of its wait.
