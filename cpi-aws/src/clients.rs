@@ -83,7 +83,19 @@ pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients>
         .retry_config(retry)
         .timeout_config(timeouts)
         .use_dual_stack(aws.dualstack);
-    if let Some(context) = tls_trusting(ca_bundle)? {
+    let mut tls = tls_trusting(ca_bundle)?;
+    if plain_http_only(config) {
+        // Every request goes to an http:// endpoint (a test cloud): no
+        // trust roots, so that the system store (~290 PEM files, ~3.6 ms)
+        // is not loaded for a connection that never uses it.
+        tls = Some(
+            TlsContext::builder()
+                .with_trust_store(TrustStore::empty())
+                .build()
+                .map_err(|e| Error::cpi(format!("setting up the HTTP client: {e}")))?,
+        );
+    }
+    if let Some(context) = tls {
         // Built as the SDK builds its default client, so that it honours
         // HTTP(S)_PROXY and NO_PROXY (the job exports env.*_proxy) as that
         // one does.
@@ -161,6 +173,24 @@ pub async fn build(config: &Config, ca_bundle: Option<&Path>) -> Result<Clients>
         elb: OnceLock::new(),
         elbv2: OnceLock::new(),
     })
+}
+
+/// Whether no request of the call can go to an https endpoint: static keys
+/// (no credential provider that calls out), no role to assume (STS), and
+/// both the EC2 and the EBS endpoint given as http://.
+fn plain_http_only(config: &Config) -> bool {
+    let aws = config.aws();
+    let http = |e: &Option<String>| {
+        e.as_deref().is_some_and(|e| {
+            endpoint_url(e)
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+        })
+    };
+    aws.credentials_source == CredentialsSource::Static
+        && aws.role_arn.as_deref().is_none_or(str::is_empty)
+        && http(&aws.ec2_endpoint)
+        && http(&aws.ebs_endpoint)
 }
 
 /// TLS that also trusts the certificates in `ca_bundle`.

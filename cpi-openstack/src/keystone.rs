@@ -162,12 +162,14 @@ impl Session {
             |_| verdict.get(),
             || async {
                 verdict.set(Verdict::Fail);
-                let answer =
-                    match cpi::timing::request(what, self.http.post(&url).json(&body).send()).await
-                    {
-                        Ok(r) => read(what, r).await,
-                        Err(e) => Err(transport(what, &e)),
-                    };
+                let req = self
+                    .http
+                    .post(&url)
+                    .map_err(|e| OsError::Setup(e.message().to_owned()))?;
+                let answer = match cpi::timing::request(what, req.json(&body).send()).await {
+                    Ok(r) => read(what, r).await,
+                    Err(e) => Err(transport(what, &e)),
+                };
                 let (status, headers, bytes) = answer.inspect_err(|e| {
                     if matches!(e, OsError::Transport { .. }) {
                         verdict.set(Verdict::Retry);

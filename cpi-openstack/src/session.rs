@@ -75,7 +75,7 @@ pub enum Repeat {
 }
 
 pub struct Session {
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: cpi::http::Clients,
     pub(crate) opts: Arc<OpenStackOptions>,
     pub(crate) auth: Mutex<Option<Arc<Auth>>>,
     /// Set after a 401: the shared token cache is not read again.
@@ -92,13 +92,15 @@ impl Session {
         let conn = opts
             .connection()
             .map_err(|e| OsError::Setup(e.message().to_owned()))?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(conn.timeout.unwrap_or(Duration::from_secs(60)))
-            .connect_timeout(Duration::from_secs(10));
+        let timeout = conn.timeout.unwrap_or(Duration::from_secs(60));
         let ca_files = ca_cert_path
             .map(|p| p.to_path_buf())
             .into_iter()
             .chain(conn.ca_file.map(Into::into));
+        // CA files are read and parsed here, so that a bad one is a config
+        // error before any request; the trust store is only loaded when a
+        // request goes to an https endpoint (`cpi::http`).
+        let mut extra_roots = Vec::new();
         for path in ca_files {
             let pem = std::fs::read(&path).map_err(|e| {
                 OsError::Setup(format!("reading CA certificate {}: {e}", path.display()))
@@ -108,14 +110,22 @@ impl Session {
             }
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| OsError::Setup(format!("CA certificate {}: {e}", path.display())))?;
-            builder = builder.tls_certs_merge(certs);
+            cpi::http::check_roots(&certs)
+                .map_err(|e| OsError::Setup(format!("CA certificate {}: {e}", path.display())))?;
+            extra_roots.extend(certs);
         }
-        if !conn.ssl_verify_peer {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| OsError::Setup(format!("building the HTTP client: {e}")))?;
+        let verify = conn.ssl_verify_peer;
+        let http = cpi::http::Clients::new("the OpenStack HTTP client", move |b| {
+            let b = b
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(10))
+                .tls_certs_merge(extra_roots.clone());
+            if verify {
+                b
+            } else {
+                b.danger_accept_invalid_certs(true)
+            }
+        });
         Ok(Session {
             http,
             opts,
@@ -148,6 +158,7 @@ impl Session {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
+                .map_err(|e| OsError::Setup(e.message().to_owned()))?
                 .header("X-Auth-Token", &auth.token);
             if service == Service::Compute {
                 req = req.header("X-OpenStack-Nova-API-Version", NOVA_MICROVERSION);
@@ -325,6 +336,7 @@ impl Session {
         let resp = self
             .http
             .put(&url)
+            .map_err(|e| OsError::Setup(e.message().to_owned()))?
             .header("X-Auth-Token", &auth.token)
             .header("Content-Type", "application/octet-stream")
             .timeout(Duration::from_secs(24 * 3600))

@@ -439,3 +439,50 @@ fn a_bad_ca_certificate_is_a_config_error_before_any_request() {
     assert_eq!(e.kind, "Bosh::Clouds::CpiError", "{}", e.message);
     assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
 }
+
+#[test]
+fn without_a_system_ca_store_http_works_and_https_names_the_missing_store() {
+    let w = world();
+    // rustls-native-certs reads only these when they are set.
+    let empty = w.dir.path().join("no-certs");
+    std::fs::create_dir(&empty).unwrap();
+    let no_store = |cpi: &harness::cpi::Cpi| {
+        cpi.with_env("SSL_CERT_DIR", &empty.display().to_string())
+            .with_env(
+                "SSL_CERT_FILE",
+                &empty.join("none.pem").display().to_string(),
+            )
+    };
+    // An http endpoint needs no trust roots.
+    let reply = no_store(&w.cpi)
+        .call(
+            "has_disk",
+            vec![json!("00000000-0000-0000-0000-000000000000")],
+        )
+        .unwrap();
+    assert!(reply.error.is_none(), "{:?} {}", reply.error, reply.stderr);
+    assert_eq!(reply.result, json!(false));
+
+    // An https one does, and the error says they are missing.
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.dir.path().join("cpi.json")).unwrap())
+            .unwrap();
+    config["cloud"]["properties"]["openstack"]["auth_url"] =
+        json!("https://127.0.0.1:9/identity/v3");
+    let https = w.dir.path().join("cpi-https.json");
+    std::fs::write(&https, config.to_string()).unwrap();
+    let cpi = no_store(&w.cpi).with_args(vec![
+        https.display().to_string(),
+        w.dir.path().join("cacert.pem").display().to_string(),
+    ]);
+    let e = cpi
+        .call(
+            "has_disk",
+            vec![json!("00000000-0000-0000-0000-000000000000")],
+        )
+        .unwrap()
+        .error
+        .expect("an https endpoint without trust roots fails");
+    assert!(e.message.contains("no CA certificates"), "{}", e.message);
+    assert!(e.message.contains("https"), "{}", e.message);
+}

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 
 pub struct Client {
-    http: reqwest::Client,
+    http: cpi::http::Clients,
     endpoint: String,
     username: String,
     api_key: Secret,
@@ -129,12 +129,12 @@ impl Client {
         api_key: &Secret,
         waits: Waits,
     ) -> Result<Client, Error> {
-        let http = reqwest::Client::builder()
-            .timeout(waits.request)
-            .connect_timeout(waits.request.min(std::time::Duration::from_secs(30)))
-            .user_agent(concat!("cpi-softlayer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::cpi(format!("building the SoftLayer HTTP client: {e}")))?;
+        let request = waits.request;
+        let http = cpi::http::Clients::new("the SoftLayer HTTP client", move |b| {
+            b.timeout(request)
+                .connect_timeout(request.min(std::time::Duration::from_secs(30)))
+                .user_agent(concat!("cpi-softlayer/", env!("CARGO_PKG_VERSION")))
+        });
         Ok(Client {
             http,
             endpoint: endpoint.to_owned(),
@@ -202,6 +202,10 @@ impl Client {
         let mut req = self
             .http
             .request(call.verb.clone(), &url)
+            .map_err(|e| SlError::Setup {
+                call: call.name(),
+                message: e.message().to_owned(),
+            })?
             .basic_auth(&self.username, Some(self.api_key.expose()))
             .query(&query);
         if let Some(params) = &call.params {

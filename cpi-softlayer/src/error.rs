@@ -34,6 +34,10 @@ pub enum SlError {
     /// An answer that does not parse as the type expected.
     #[error("{call}: unexpected answer: {message}")]
     Decode { call: String, message: String },
+    /// Nothing was sent: the HTTP client for the endpoint could not be
+    /// built (for https, no CA certificates to trust).
+    #[error("{call}: {message}")]
+    Setup { call: String, message: String },
 }
 
 impl SlError {
@@ -52,7 +56,8 @@ impl SlError {
         match self {
             SlError::Api { message, .. }
             | SlError::Transport { message, .. }
-            | SlError::Decode { message, .. } => message,
+            | SlError::Decode { message, .. }
+            | SlError::Setup { message, .. } => message,
             SlError::Http { body, .. } => body,
         }
     }
@@ -71,7 +76,7 @@ impl SlError {
                 matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 599)
             }
             SlError::Transport { .. } => true,
-            SlError::Decode { .. } => false,
+            SlError::Decode { .. } | SlError::Setup { .. } => false,
         }
     }
 
@@ -93,7 +98,7 @@ impl SlError {
             SlError::Transport { connect, .. } => !connect,
             SlError::Http { status, .. } => *status >= 500,
             SlError::Decode { .. } => true,
-            SlError::Api { .. } => false,
+            SlError::Api { .. } | SlError::Setup { .. } => false,
         }
     }
 
@@ -106,7 +111,10 @@ impl SlError {
 
 impl Classify for SlError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Cloud
+        match self {
+            SlError::Setup { .. } => ErrorKind::Cpi,
+            _ => ErrorKind::Cloud,
+        }
     }
     fn ok_to_retry(&self) -> bool {
         self.is_transient()

@@ -22,6 +22,10 @@ pub enum SwiftError {
     Transport { op: String, message: String },
     #[error("object storage {op}: {message}")]
     Answer { op: String, message: String },
+    /// Nothing was sent: no HTTP client for the endpoint (for https, no CA
+    /// certificates to trust).
+    #[error("object storage {op}: {message}")]
+    Setup { op: String, message: String },
 }
 
 impl SwiftError {
@@ -29,14 +33,17 @@ impl SwiftError {
         match self {
             SwiftError::Http { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
             SwiftError::Transport { .. } => true,
-            SwiftError::Answer { .. } => false,
+            SwiftError::Answer { .. } | SwiftError::Setup { .. } => false,
         }
     }
 }
 
 impl Classify for SwiftError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Cloud
+        match self {
+            SwiftError::Setup { .. } => ErrorKind::Cpi,
+            _ => ErrorKind::Cloud,
+        }
     }
     fn ok_to_retry(&self) -> bool {
         self.transient()
@@ -49,7 +56,7 @@ struct Session {
 }
 
 pub struct Swift {
-    http: reqwest::Client,
+    http: cpi::http::Clients,
     config: SwiftConfig,
     waits: Waits,
     session: tokio::sync::OnceCell<Session>,
@@ -102,19 +109,27 @@ async fn check(op: &str, resp: reqwest::Response) -> Result<reqwest::Response, S
 
 impl Swift {
     pub fn new(config: SwiftConfig, waits: Waits) -> Result<Swift, Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(waits.request.min(std::time::Duration::from_secs(30)))
-            // No whole-request timeout: a segment of a large image takes as
-            // long as it takes; reads stall-checked by the read timeout.
-            .read_timeout(waits.request)
-            .user_agent(concat!("cpi-softlayer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::cpi(format!("building the object storage HTTP client: {e}")))?;
+        let request = waits.request;
+        let http = cpi::http::Clients::new("the object storage HTTP client", move |b| {
+            b.connect_timeout(request.min(std::time::Duration::from_secs(30)))
+                // No whole-request timeout: a segment of a large image takes
+                // as long as it takes; reads stall-checked by the read timeout.
+                .read_timeout(request)
+                .user_agent(concat!("cpi-softlayer/", env!("CARGO_PKG_VERSION")))
+        });
         Ok(Swift {
             http,
             config,
             waits,
             session: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The client for `url`'s scheme (TLS set up on the first https request).
+    fn client(&self, op: &str, url: &str) -> Result<&reqwest::Client, SwiftError> {
+        self.http.for_url(url).map_err(|e| SwiftError::Setup {
+            op: op.to_owned(),
+            message: e.message().to_owned(),
         })
     }
 
@@ -135,7 +150,7 @@ impl Swift {
     async fn auth(&self) -> Result<Session, SwiftError> {
         let op = "auth";
         let resp = self
-            .http
+            .client(op, &self.config.auth_url)?
             .get(&self.config.auth_url)
             .header("X-Auth-User", &self.config.username)
             .header("X-Auth-Key", self.config.key.expose())
@@ -206,7 +221,7 @@ impl Swift {
         let missing_ok = method == Method::DELETE;
         self.retrying(op, || async {
             let mut req = self
-                .http
+                .client(op, &url)?
                 .request(method.clone(), &url)
                 .header("X-Auth-Token", &session.token)
                 .timeout(self.waits.request)
@@ -255,7 +270,7 @@ impl Swift {
             path_of(container, Some(object))
         );
         let resp = self
-            .http
+            .client(op, &url)?
             .put(&url)
             .header("X-Auth-Token", &session.token)
             .header("Content-Type", "application/octet-stream")
@@ -299,7 +314,7 @@ impl Swift {
         let op = "listing a container";
         self.retrying(op, || async {
             let resp = self
-                .http
+                .client(op, &url)?
                 .get(&url)
                 .header("X-Auth-Token", &session.token)
                 .timeout(self.waits.request)

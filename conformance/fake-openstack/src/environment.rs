@@ -291,6 +291,21 @@ impl Environment for OpenStackEnvironment {
     fn reset_served(&self) {
         self.fake.reset_served();
     }
+    fn instant_transitions(&self) -> bool {
+        self.fake.set_transition_polls(0);
+        true
+    }
+    fn settle_stemcell(&self, cid: &str) {
+        // Reads move a pending transition along (the fake's rule).
+        let id = cid.trim_end_matches(" light");
+        for _ in 0..10 {
+            let mut st = self.fake.shared.state();
+            match st.read(crate::Kind::Image, id) {
+                Some(img) if img["status"] != "active" => continue,
+                _ => break,
+            }
+        }
+    }
     fn agent_config(&self) -> Option<Value> {
         let config: Value =
             serde_json::from_str(&std::fs::read_to_string(&self.config).ok()?).ok()?;

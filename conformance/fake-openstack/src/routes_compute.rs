@@ -23,6 +23,10 @@ pub fn nova(
             200,
             json!({"keypairs": st.keypairs.iter().map(|k| json!({"keypair": {"name": k}})).collect::<Vec<_>>()}),
         ),
+        ("GET", ["os-keypairs", name]) => match st.keypairs.iter().find(|k| k == name) {
+            Some(k) => reply(200, json!({"keypair": {"name": k}})),
+            None => fail(404, &format!("Keypair {name} not found.")),
+        },
         ("POST", ["servers"]) => create_server(st, body),
         ("GET", ["os-server-groups"]) => reply(
             200,
@@ -219,7 +223,12 @@ fn create_server(st: &mut State, body: &Value) -> Response {
         }
     }
     for g in s["security_groups"].as_array().cloned().unwrap_or_default() {
-        if !st.security_groups.iter().any(|x| x["name"] == g["name"]) {
+        // Nova takes a group's name or its id.
+        if !st
+            .security_groups
+            .iter()
+            .any(|x| x["name"] == g["name"] || x["id"] == g["name"])
+        {
             return fail(400, &format!("Security group {} not found.", g["name"]));
         }
     }

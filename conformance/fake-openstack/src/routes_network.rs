@@ -1,4 +1,4 @@
-//! Neutron: security groups, ports with fixed IPs, floating IPs.
+//! Neutron: security groups, subnets, ports with fixed IPs, floating IPs.
 
 use crate::routes::{query, reply};
 use crate::state::{new_id, State};
@@ -30,6 +30,24 @@ pub fn neutron(
 ) -> Response {
     match (m.as_str(), rest) {
         ("GET", ["security-groups"]) => reply(200, json!({"security_groups": st.security_groups})),
+        // One /24 per network (the Go CPI looks a fixed IP's subnet up).
+        ("GET", ["subnets"]) => {
+            let subnets: Vec<Value> = st
+                .networks
+                .iter()
+                .filter(|n| query(q, "network_id").is_none_or(|id| *n == id))
+                .map(|n| {
+                    let id = if n == crate::NET_ID {
+                        "subnet-1".to_owned()
+                    } else {
+                        format!("subnet-{n}")
+                    };
+                    json!({"id": id, "network_id": n, "cidr": "10.0.0.0/24", "ip_version": 4,
+                        "gateway_ip": "10.0.0.1", "enable_dhcp": true})
+                })
+                .collect();
+            reply(200, json!({ "subnets": subnets }))
+        }
         ("POST", ["ports"]) => {
             let p = &body["port"];
             let net = p["network_id"].as_str().unwrap_or("");

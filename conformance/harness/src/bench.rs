@@ -3,10 +3,11 @@
 
 use crate::checks::Ctx;
 use crate::cpi::Cpi;
-use crate::environment::Environment;
+use crate::environment::{CpiCommand, Environment};
 use crate::registry::RegistryServer;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 /// The lifecycle calls timed, in call order.
@@ -180,17 +181,106 @@ pub fn run(
     registry: &RegistryServer,
     runs: usize,
 ) -> Result<BTreeMap<&'static str, Vec<Cost>>, String> {
+    run_beside(env, registry, runs, None).map(|r| r.ours)
+}
+
+/// How a baseline CPI is given the environment's config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaselineArgv {
+    /// `-configFile=CONFIG -caCert=CACERT` (the Go OpenStack job).
+    Go,
+    /// The arguments ours gets.
+    Same,
+}
+
+impl BaselineArgv {
+    pub fn parse(s: &str) -> Result<BaselineArgv, String> {
+        match s {
+            "go" => Ok(BaselineArgv::Go),
+            "same" => Ok(BaselineArgv::Same),
+            other => Err(format!("--baseline-argv: '{other}' is not go or same")),
+        }
+    }
+
+    /// The baseline's command: its binary, our command's config paths.
+    /// Absolute paths: the Go CPI opens its config relative to `/`.
+    pub fn command(self, ours: &CpiCommand, binary: &Path) -> CpiCommand {
+        let absolute = |a: &String| {
+            std::path::absolute(a)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| a.clone())
+        };
+        let args = match self {
+            BaselineArgv::Same => ours.args.clone(),
+            BaselineArgv::Go => {
+                let mut args = Vec::new();
+                if let Some(config) = ours.args.first() {
+                    args.push(format!("-configFile={}", absolute(config)));
+                }
+                if let Some(ca) = ours.args.get(1) {
+                    args.push(format!("-caCert={}", absolute(ca)));
+                }
+                args
+            }
+        };
+        CpiCommand {
+            binary: binary.to_owned(),
+            args,
+            env: ours.env.clone(),
+        }
+    }
+}
+
+/// Our costs and, when a baseline ran beside, its (wall time only: it
+/// writes no breakdown), with the runs in which it failed.
+#[derive(Default)]
+pub struct BesideRuns {
+    pub ours: BTreeMap<&'static str, Vec<Cost>>,
+    pub baseline: BTreeMap<&'static str, Vec<Cost>>,
+    pub baseline_failures: Vec<String>,
+}
+
+/// `runs` lifecycles of ours, each beside one of the baseline's when given
+/// (the order alternating run by run, so that neither always runs on a
+/// warmer cloud). Ours failing ends the bench; the baseline failing is
+/// recorded and the run goes on (it is not ours to fix).
+pub fn run_beside(
+    env: &dyn Environment,
+    registry: &RegistryServer,
+    runs: usize,
+    baseline: Option<CpiCommand>,
+) -> Result<BesideRuns, String> {
     let mut command = env.cpi();
     command.env.push((TIMINGS_ENV.to_owned(), "1".to_owned()));
     let cpi = Cpi::new(command, Duration::from_secs(120))?;
     let mut ctx = Ctx::new(env, registry, cpi).map_err(|e| format!("starting: {e}"))?;
-    let mut times: BTreeMap<&'static str, Vec<Cost>> = BTreeMap::new();
+    let base = match baseline {
+        Some(cmd) => Some(
+            Cpi::new(cmd, Duration::from_secs(120))?
+                .with_versions(ctx.cpi.api_version, ctx.cpi.stemcell_api_version),
+        ),
+        None => None,
+    };
+    let ours_cpi = ctx.cpi.clone();
+    let mut out = BesideRuns::default();
     for n in 0..runs.max(1) {
-        let result = one_run(&mut ctx, &mut times);
-        ctx.cleanup();
-        result.map_err(|e| format!("run {}: {e}", n + 1))?;
+        let ours_first = n % 2 == 0;
+        for turn in 0..2 {
+            let ours = (turn == 0) == ours_first;
+            if ours {
+                let result = one_run(&mut ctx, &ours_cpi, false, &mut out.ours);
+                ctx.cleanup();
+                result.map_err(|e| format!("run {}: {e}", n + 1))?;
+            } else if let Some(b) = &base {
+                let result = one_run(&mut ctx, b, true, &mut out.baseline);
+                ctx.cleanup();
+                if let Err(e) = result {
+                    out.baseline_failures.push(format!("run {}: {e}", n + 1));
+                }
+            }
+        }
     }
-    Ok(times)
+    Ok(out)
 }
 
 /// The exec of `/bin/true` through the same spawn code as every CPI call:
@@ -227,8 +317,12 @@ pub fn median(costs: &[Cost], f: impl Fn(&Cost) -> f64) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn one_run(ctx: &mut Ctx, times: &mut BTreeMap<&'static str, Vec<Cost>>) -> Result<(), String> {
-    let cpi: Cpi = ctx.cpi.clone();
+fn one_run(
+    ctx: &mut Ctx,
+    cpi: &Cpi,
+    baseline: bool,
+    times: &mut BTreeMap<&'static str, Vec<Cost>>,
+) -> Result<(), String> {
     let env = ctx.env;
     let (image, props) = ctx.stemcell_args_for_bench()?;
     let mut call = |method: &'static str, args: Vec<Value>| -> Result<Value, String> {
@@ -255,6 +349,11 @@ fn one_run(ctx: &mut Ctx, times: &mut BTreeMap<&'static str, Vec<Cost>>) -> Resu
     call("info", vec![])?;
     let stemcell = call("create_stemcell", vec![json!(image), props])?;
     ctx.track_stemcell(&stemcell);
+    if baseline {
+        if let Some(cid) = stemcell.as_str() {
+            env.settle_stemcell(cid);
+        }
+    }
     let agent = ctx.agent_id();
     let nets = ctx.manual_networks();
     let vm = call(

@@ -138,6 +138,13 @@ impl Cpi {
         c
     }
 
+    /// The same CPI run with `key=value` added to its environment.
+    pub fn with_env(&self, key: &str, value: &str) -> Cpi {
+        let mut c = self.clone();
+        c.command.env.push((key.to_owned(), value.to_owned()));
+        c
+    }
+
     /// The request the director would send.
     pub fn request(&self, method: &str, arguments: Vec<Value>) -> Value {
         json!({

@@ -288,4 +288,18 @@ pub trait Environment {
     }
 
     fn reset_served(&self) {}
+
+    /// Lets a new stemcell finish any transition the fake keeps it in, as a
+    /// real cloud's would by the time its upload is answered. For `bench`'s
+    /// baseline CPIs that do not wait for the image themselves (the Go
+    /// OpenStack CPI); ours waits, and is never helped.
+    fn settle_stemcell(&self, _cid: &str) {}
+
+    /// Makes the fake settle every transitional state at once (a wait ends
+    /// on its first look), for `bench --instant-transitions`: the Go
+    /// OpenStack CPI polls every 10 s, which would swamp a comparison of
+    /// everything else. False: this environment cannot.
+    fn instant_transitions(&self) -> bool {
+        false
+    }
 }

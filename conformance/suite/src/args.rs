@@ -11,6 +11,7 @@ Usage:
   conformance run --list
   conformance demo [--bin-dir DIR] [--clouds a,b] [--allow-missing] [--call-timeout SECS]
   conformance bench --cloud CLOUD --cpi PATH [--runs N]
+                    [--baseline-cpi PATH [--baseline-argv go|same]] [--instant-transitions]
   conformance load --cloud CLOUD --cpi PATH [--parallel K] [--rounds R]
                    [--chaos off|throttle[:SHARE]|soak] [--seed N] [--call-timeout SECS]
 
@@ -20,6 +21,13 @@ CLOUD is one of warden, aws, openstack, softlayer, reference. CHECK is a check
 the directory holding this binary), runs the suite, and exits non-zero on any
 failure; a cloud whose environment cannot start counts as a failure unless
 --allow-missing is given.
+`bench --baseline-cpi` runs another CPI binary (an incumbent) against the same
+environment in the same run, alternating with ours, and prints its median
+per call and the ratio; `--baseline-argv go` (the default) passes it the
+environment's config as `-configFile=CONFIG -caCert=CACERT` (the Go OpenStack
+job's form), `same` as ours gets it. `--instant-transitions` makes the fake
+settle every transitional state at once (the Go OpenStack CPI polls every
+10 s, which would hide everything else).
 `load` runs K director-shaped lifecycles at once (default 16), R rounds
 (default 3; 5 for soak), then reads the cloud back: calls, errors by kind,
 p50/p95/max per method, leaks and duplicates. `throttle` first runs without
@@ -48,12 +56,21 @@ pub enum Command {
         cloud: String,
         cpi: PathBuf,
         runs: usize,
+        baseline: Option<Baseline>,
+        instant_transitions: bool,
     },
     Load {
         cloud: String,
         cpi: PathBuf,
         options: harness::load::Options,
     },
+}
+
+/// An incumbent CPI timed beside ours by `bench`.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Baseline {
+    pub cpi: PathBuf,
+    pub argv: harness::bench::BaselineArgv,
 }
 
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -75,6 +92,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut rounds = None;
     let mut mode = harness::load::Mode::Off;
     let mut seed = 1u64;
+    let mut baseline_cpi = None;
+    let mut instant_transitions = false;
+    let mut baseline_argv = harness::bench::BaselineArgv::Go;
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -108,6 +128,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--parallel" => parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?,
             "--rounds" => rounds = Some(value()?.parse().map_err(|e| format!("--rounds: {e}"))?),
             "--chaos" => mode = harness::load::Mode::parse(&value()?)?,
+            "--instant-transitions" => instant_transitions = true,
+            "--baseline-cpi" => baseline_cpi = Some(PathBuf::from(value()?)),
+            "--baseline-argv" => baseline_argv = harness::bench::BaselineArgv::parse(&value()?)?,
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--call-timeout" => {
                 let secs: u64 = value()?
@@ -139,6 +162,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             cloud: need(cloud, "--cloud")?,
             cpi: cpi.ok_or("bench needs --cpi PATH")?,
             runs: runs.max(1),
+            baseline: baseline_cpi.map(|cpi| Baseline {
+                cpi,
+                argv: baseline_argv,
+            }),
+            instant_transitions,
         }),
         "load" => {
             if parallel == 0 {
@@ -196,9 +224,26 @@ mod tests {
             Command::Bench {
                 cloud: "aws".into(),
                 cpi: "x".into(),
-                runs: 3
+                runs: 3,
+                baseline: None,
+                instant_transitions: false,
             }
         );
+        assert_eq!(
+            p("bench --cloud openstack --cpi x --baseline-cpi /go/cpi --instant-transitions")
+                .unwrap(),
+            Command::Bench {
+                cloud: "openstack".into(),
+                cpi: "x".into(),
+                runs: 10,
+                baseline: Some(Baseline {
+                    cpi: "/go/cpi".into(),
+                    argv: harness::bench::BaselineArgv::Go,
+                }),
+                instant_transitions: true,
+            }
+        );
+        assert!(p("bench --cloud openstack --cpi x --baseline-cpi y --baseline-argv odd").is_err());
         match p("load --cloud warden --cpi x --parallel 4 --chaos throttle:0.3 --seed 7").unwrap() {
             Command::Load { cloud, options, .. } => {
                 assert_eq!(cloud, "warden");

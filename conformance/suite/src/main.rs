@@ -46,7 +46,13 @@ fn main() -> ExitCode {
             allow_missing,
             call_timeout,
         } => demo(bin_dir, clouds, allow_missing, call_timeout),
-        Command::Bench { cloud, cpi, runs } => bench(&cloud, &cpi, runs),
+        Command::Bench {
+            cloud,
+            cpi,
+            runs,
+            baseline,
+            instant_transitions,
+        } => bench(&cloud, &cpi, runs, baseline, instant_transitions),
         Command::Load {
             cloud,
             cpi,
@@ -186,11 +192,31 @@ fn demo(
     Ok(failed == 0)
 }
 
-fn bench(cloud: &str, cpi: &Path, runs: usize) -> Result<bool, String> {
+fn bench(
+    cloud: &str,
+    cpi: &Path,
+    runs: usize,
+    baseline: Option<args::Baseline>,
+    instant_transitions: bool,
+) -> Result<bool, String> {
     use harness::bench::median;
     let c = clouds::find(cloud)?;
     let (registry, env) = start(c, cpi)?;
-    let costs = harness::bench::run(env.as_ref(), &registry, runs)?;
+    if instant_transitions {
+        if !env.instant_transitions() {
+            return Err(format!(
+                "--instant-transitions: the {cloud} environment cannot"
+            ));
+        }
+        println!(
+            "(the fake settles every transitional state at once: waits end on their first look)"
+        );
+    }
+    let base_cmd = baseline
+        .as_ref()
+        .map(|b| b.argv.command(&env.cpi(), &b.cpi));
+    let beside = harness::bench::run_beside(env.as_ref(), &registry, runs, base_cmd)?;
+    let costs = beside.ours;
     let floor = harness::bench::floor(runs.max(15)).as_secs_f64() * 1e3;
     println!(
         "{}: median ms per call over {runs} runs (BOSH_CPI_TIMINGS breakdown); exec of /bin/true from the same harness: {floor:.2} ms",
@@ -271,8 +297,58 @@ fn bench(cloud: &str, cpi: &Path, runs: usize) -> Result<bool, String> {
             .collect();
         println!("  {call:<16} {}", parts.join("; "));
     }
+    if let Some(b) = &baseline {
+        print_beside(
+            b,
+            &costs,
+            &beside.baseline,
+            &beside.baseline_failures,
+            floor,
+        );
+    }
     println!("columns: start = spawn to main (exec, loading); config = read and parse cpi.json; set-up = build the cloud, the runtime, and all before the first request (clients, TLS roots); cloud = time in cloud requests; waits = the waits' pauses (cpi::wait); work = the rest of the dispatched call (decoding, local commands, work between requests); exit = wall - start - the CPI's own total (process exit and reaping); rest = what none of these covers (reading the request, teardown, writing the response, logging)");
     Ok(true)
+}
+
+/// Ours beside the baseline, per call: medians of wall time from the same
+/// runs, and how many times faster ours is.
+fn print_beside(
+    b: &args::Baseline,
+    ours: &std::collections::BTreeMap<&'static str, Vec<harness::bench::Cost>>,
+    base: &std::collections::BTreeMap<&'static str, Vec<harness::bench::Cost>>,
+    failures: &[String],
+    floor: f64,
+) {
+    use harness::bench::median;
+    println!(
+        "beside the baseline {} (same runs, alternating; medians of wall ms; floor {floor:.2} ms):",
+        b.cpi.display()
+    );
+    println!(
+        "  {:<16} {:>8} {:>9} {:>7} {:>11} {:>14}",
+        "call", "ours", "baseline", "ratio", "ours-floor", "baseline-floor"
+    );
+    for call in harness::bench::CALLS {
+        let o = ours.get(call).map(|v| median(v, |c| c.wall));
+        let g = base.get(call).map(|v| median(v, |c| c.wall));
+        let cell = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.2}"));
+        let ratio = match (o, g) {
+            (Some(o), Some(g)) if o > 0.0 => format!("{:.2}x", g / o),
+            _ => "-".into(),
+        };
+        println!(
+            "  {call:<16} {:>8} {:>9} {:>7} {:>11} {:>14}",
+            cell(o),
+            cell(g),
+            ratio,
+            cell(o.map(|o| o - floor)),
+            cell(g.map(|g| g - floor)),
+        );
+    }
+    println!("  ratio = baseline / ours (above 1: ours is faster)");
+    for f in failures {
+        println!("  baseline failed in {f}");
+    }
 }
 
 /// A request label with its ids folded: `GET /servers/{id}`.

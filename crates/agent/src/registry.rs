@@ -110,7 +110,7 @@ impl RegistryConfig {
 /// Talks to the registry. Building it touches no network.
 pub struct RegistryClient {
     registry: ResolvedRegistry,
-    http: reqwest::Client,
+    http: cpi::http::Clients,
 }
 
 #[derive(Deserialize)]
@@ -121,11 +121,11 @@ struct GetResponse {
 impl RegistryClient {
     pub fn new(config: &RegistryConfig, prefix: &str) -> Result<Self> {
         let registry = config.resolve(prefix)?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::cpi(format!("building the registry client: {e}")))?;
+        // TLS (the system's trust store) is set up only for an https registry.
+        let http = cpi::http::Clients::new("the registry client", |b| {
+            b.timeout(Duration::from_secs(60))
+                .connect_timeout(Duration::from_secs(10))
+        });
         Ok(RegistryClient { registry, http })
     }
 
@@ -150,7 +150,7 @@ impl RegistryClient {
     pub async fn put(&self, vm: &VmCid, settings: &Settings) -> Result<()> {
         let body = serde_json::to_string(settings).map_err(|e| Error::cpi(e.to_string()))?;
         let resp = self
-            .send("put settings", self.http.put(self.url(vm)).body(body))
+            .send("put settings", self.http.put(&self.url(vm))?.body(body))
             .await?;
         check(resp.status(), "put settings", vm)
     }
@@ -158,7 +158,7 @@ impl RegistryClient {
     /// The VM's settings; None when the registry has none.
     pub async fn get(&self, vm: &VmCid) -> Result<Option<Settings>> {
         let resp = self
-            .send("get settings", self.http.get(self.url(vm)))
+            .send("get settings", self.http.get(&self.url(vm))?)
             .await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -171,7 +171,7 @@ impl RegistryClient {
     /// Removes the VM's settings; already gone is success.
     pub async fn delete(&self, vm: &VmCid) -> Result<()> {
         let resp = self
-            .send("delete settings", self.http.delete(self.url(vm)))
+            .send("delete settings", self.http.delete(&self.url(vm))?)
             .await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(());

@@ -12,6 +12,8 @@ pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod fuzz;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod ids;
 pub mod log;
 pub mod reference;
