@@ -39,11 +39,21 @@ test: build venv tools
 demo: build venv tools
 	$(BIN_DIR)/conformance demo --bin-dir $(BIN_DIR)
 
+# An incumbent binary built outside this repo can be timed beside ours in the
+# same runs: BASELINE_OPENSTACK=path/to/go/openstack/cpi (the Go OpenStack
+# CPI; its waits are made instant, as it polls every 10 s) and
+# BASELINE_WARDEN=path/to/go/warden/cpi. The table then gives the ratio per call.
+# CPI_DIR=$(RELEASE_BIN_DIR) times the shipped static binaries (after make release).
+BENCH_RUNS ?= 15
+CPI_DIR ?= $(BIN_DIR)
+bench_baseline_openstack = $(if $(BASELINE_OPENSTACK),--baseline-cpi $(BASELINE_OPENSTACK) --baseline-argv go --instant-transitions)
+bench_baseline_warden = $(if $(BASELINE_WARDEN),--baseline-cpi $(BASELINE_WARDEN) --baseline-argv go-warden)
 bench: build venv tools
 	$(BIN_DIR)/cpi-bench --bin-dir $(BIN_DIR)
-	for cloud in warden openstack softlayer aws; do \
-	  $(BIN_DIR)/conformance bench --cloud $$cloud --cpi $(BIN_DIR)/cpi-$$cloud --runs 15 || exit 1; \
-	done
+	$(BIN_DIR)/conformance bench --cloud warden --cpi $(CPI_DIR)/cpi-warden --runs $(BENCH_RUNS) $(bench_baseline_warden)
+	$(BIN_DIR)/conformance bench --cloud openstack --cpi $(CPI_DIR)/cpi-openstack --runs $(BENCH_RUNS) $(bench_baseline_openstack)
+	$(BIN_DIR)/conformance bench --cloud softlayer --cpi $(CPI_DIR)/cpi-softlayer --runs $(BENCH_RUNS)
+	$(BIN_DIR)/conformance bench --cloud aws --cpi $(CPI_DIR)/cpi-aws --runs $(BENCH_RUNS)
 
 # The load mode on every cloud: 16 lifecycles at once, 3 rounds without
 # chaos then 3 throttled (the report prints the extra time), then the fault
