@@ -42,12 +42,13 @@ demo: build venv tools
 # An incumbent binary built outside this repo can be timed beside ours in the
 # same runs: BASELINE_OPENSTACK=path/to/go/openstack/cpi (the Go OpenStack
 # CPI; its waits are made instant, as it polls every 10 s) and
-# BASELINE_WARDEN=path/to/go/warden/cpi. The table then gives the ratio per call.
+# BASELINE_WARDEN=path/to/go/warden/cpi (it takes the -configPath= argument
+# ours does). The table then gives the ratio per call.
 # CPI_DIR=$(RELEASE_BIN_DIR) times the shipped static binaries (after make release).
 BENCH_RUNS ?= 15
 CPI_DIR ?= $(BIN_DIR)
 bench_baseline_openstack = $(if $(BASELINE_OPENSTACK),--baseline-cpi $(BASELINE_OPENSTACK) --baseline-argv go --instant-transitions)
-bench_baseline_warden = $(if $(BASELINE_WARDEN),--baseline-cpi $(BASELINE_WARDEN) --baseline-argv go-warden)
+bench_baseline_warden = $(if $(BASELINE_WARDEN),--baseline-cpi $(BASELINE_WARDEN) --baseline-argv same)
 bench: build venv tools
 	$(BIN_DIR)/cpi-bench --bin-dir $(BIN_DIR)
 	$(BIN_DIR)/conformance bench --cloud warden --cpi $(CPI_DIR)/cpi-warden --runs $(BENCH_RUNS) $(bench_baseline_warden)

@@ -189,8 +189,6 @@ pub fn run(
 pub enum BaselineArgv {
     /// `-configFile=CONFIG -caCert=CACERT` (the Go OpenStack job).
     Go,
-    /// `-configPath=CONFIG` (the Go warden CPI's job).
-    GoWarden,
     /// The arguments ours gets.
     Same,
 }
@@ -199,11 +197,8 @@ impl BaselineArgv {
     pub fn parse(s: &str) -> Result<BaselineArgv, String> {
         match s {
             "go" => Ok(BaselineArgv::Go),
-            "go-warden" => Ok(BaselineArgv::GoWarden),
             "same" => Ok(BaselineArgv::Same),
-            other => Err(format!(
-                "--baseline-argv: '{other}' is not go, go-warden or same"
-            )),
+            other => Err(format!("--baseline-argv: '{other}' is not go or same")),
         }
     }
 
@@ -227,11 +222,6 @@ impl BaselineArgv {
                 }
                 args
             }
-            BaselineArgv::GoWarden => ours
-                .args
-                .first()
-                .map(|config| vec![format!("-configPath={}", absolute(config))])
-                .unwrap_or_default(),
         };
         CpiCommand {
             binary: binary.to_owned(),

@@ -11,7 +11,7 @@ Usage:
   conformance run --list
   conformance demo [--bin-dir DIR] [--clouds a,b] [--allow-missing] [--call-timeout SECS]
   conformance bench --cloud CLOUD --cpi PATH [--runs N]
-                    [--baseline-cpi PATH [--baseline-argv go|go-warden|same]] [--instant-transitions]
+                    [--baseline-cpi PATH [--baseline-argv go|same]] [--instant-transitions]
   conformance load --cloud CLOUD --cpi PATH [--parallel K] [--rounds R]
                    [--chaos off|throttle[:SHARE]|soak] [--seed N] [--call-timeout SECS]
 
@@ -25,8 +25,7 @@ failure; a cloud whose environment cannot start counts as a failure unless
 environment in the same run, alternating with ours, and prints its median
 per call and the ratio; `--baseline-argv go` (the default) passes it the
 environment's config as `-configFile=CONFIG -caCert=CACERT` (the Go OpenStack
-job's form), `go-warden` as `-configPath=CONFIG` (the Go warden CPI's),
-`same` as ours gets it. `--instant-transitions` makes the fake
+job's form), `same` as ours gets it. `--instant-transitions` makes the fake
 settle every transitional state at once (the Go OpenStack CPI polls every
 10 s, which would hide everything else).
 `load` runs K director-shaped lifecycles at once (default 16), R rounds
