@@ -218,12 +218,10 @@ fn an_advertised_route_into_a_missing_table_is_refused_by_name_before_anything_i
     let Some(f) = common::fixture() else { return };
     let stemcell = f.light_stemcell();
     let before = f.env.inventory();
-    for (key, value) in [
-        (
-            "advertised_routes",
-            json!([{"table_id": "rtb-1", "destination": "0.0.0.0/0"}]),
-        ),
-    ] {
+    for (key, value) in [(
+        "advertised_routes",
+        json!([{"table_id": "rtb-1", "destination": "0.0.0.0/0"}]),
+    )] {
         let mut props = f.env.vm_cloud_properties();
         props[key] = value.clone();
         let e = f.err(

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::forward_proxy::ForwardProxy;
 use harness::cpi::Cpi;
+use harness::forward_proxy::ForwardProxy;
 use harness::Environment;
 use serde_json::json;
 use std::net::TcpListener;

@@ -8,8 +8,8 @@
 mod common;
 
 use base64::Engine;
-use common::forward_proxy::ForwardProxy;
 use harness::cpi::Cpi;
+use harness::forward_proxy::ForwardProxy;
 use harness::Environment;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod checks;
 pub mod cpi;
 pub mod environment;
+pub mod forward_proxy;
 pub mod load;
 pub mod registry;
 pub mod stemcell;

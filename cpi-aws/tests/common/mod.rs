@@ -3,8 +3,6 @@
 //! real binary to call.
 #![allow(dead_code)]
 
-pub mod forward_proxy;
-
 use env_aws::AwsEnvironment;
 use harness::cpi::{Cpi, Reply};
 use harness::registry::RegistryServer;

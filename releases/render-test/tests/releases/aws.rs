@@ -1,6 +1,7 @@
 //! bosh-aws-cpi's aws_cpi job against moto (EC2), through env-aws.
 
-use crate::common::{accepted, not_rendered, refused, Proxy, World};
+use crate::common::{accepted, not_rendered, refused, World};
+use harness::forward_proxy::ForwardProxy;
 use release_render::{set, some_ca_pem, AWS};
 use serde_json::{json, Value};
 
@@ -193,18 +194,22 @@ fn wrong_types_and_bad_values_fail_naming_the_property() {
 #[test]
 fn the_proxy_properties_reach_the_cpi() {
     let w = world();
-    let proxy = Proxy::start();
+    let proxy = ForwardProxy::start();
     let mut m = minimal(&w);
-    set(&mut m, "env.http_proxy", json!(proxy.url));
+    set(&mut m, "env.http_proxy", json!(proxy.url()));
     accepted(&AWS, &m, ABSENT, "through the proxy");
     assert!(
-        proxy.carried() > 0,
+        proxy.carried().len() > 0,
         "no request went through env.http_proxy"
     );
-    let before = proxy.carried();
+    let before = proxy.carried().len();
     set(&mut m, "env.no_proxy", json!("127.0.0.1"));
     accepted(&AWS, &m, ABSENT, "no_proxy bypasses it");
-    assert_eq!(proxy.carried(), before, "env.no_proxy was not honoured");
+    assert_eq!(
+        proxy.carried().len(),
+        before,
+        "env.no_proxy was not honoured"
+    );
     // With a CA bundle the CPI builds its own client: the proxy still holds.
     release_render::unset(&mut m, "env.no_proxy");
     set(
@@ -214,7 +219,7 @@ fn the_proxy_properties_reach_the_cpi() {
     );
     accepted(&AWS, &m, ABSENT, "through the proxy with a CA");
     assert!(
-        proxy.carried() > before,
+        proxy.carried().len() > before,
         "the CA client bypassed env.http_proxy"
     );
 }

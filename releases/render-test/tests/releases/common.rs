@@ -4,10 +4,6 @@ use harness::registry::RegistryServer;
 use harness::Environment;
 use release_render::{err, ok, render, Job, Rendered};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 pub struct World {
     pub env: Box<dyn Environment>,
@@ -67,68 +63,4 @@ pub fn not_rendered(job: &Job, manifest: &Value, label: &str) -> String {
         ),
         Err(e) => e,
     }
-}
-
-/// A forwarding HTTP proxy on loopback that counts the requests it
-/// carried: proof that the CPI honoured the proxy the job exported.
-pub struct Proxy {
-    pub url: String,
-    carried: Arc<AtomicUsize>,
-}
-
-impl Proxy {
-    pub fn start() -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let carried = Arc::new(AtomicUsize::new(0));
-        let count = carried.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let count = count.clone();
-                std::thread::spawn(move || forward(client, &count));
-            }
-        });
-        Proxy { url, carried }
-    }
-
-    pub fn carried(&self) -> usize {
-        self.carried.load(Ordering::SeqCst)
-    }
-}
-
-/// One connection: the first request line names the origin
-/// (`GET http://host:port/path`); bytes are then copied both ways.
-fn forward(mut client: TcpStream, count: &AtomicUsize) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n") {
-        match client.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let line = String::from_utf8_lossy(&head).into_owned();
-    let Some(origin) = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|u| u.strip_prefix("http://"))
-        .and_then(|u| u.split('/').next())
-        .map(str::to_owned)
-    else {
-        return;
-    };
-    let Ok(mut server) = TcpStream::connect(&origin) else {
-        return;
-    };
-    count.fetch_add(1, Ordering::SeqCst);
-    if server.write_all(&head).is_err() {
-        return;
-    }
-    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut s2, &mut c2);
-        let _ = c2.shutdown(std::net::Shutdown::Both);
-    });
-    let _ = std::io::copy(&mut client, &mut server);
-    let _ = server.shutdown(std::net::Shutdown::Both);
 }

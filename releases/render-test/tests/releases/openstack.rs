@@ -1,6 +1,7 @@
 //! bosh-openstack-cpi's openstack_cpi job against the fake OpenStack.
 
-use crate::common::{accepted, not_rendered, refused, Proxy, World};
+use crate::common::{accepted, not_rendered, refused, World};
+use harness::forward_proxy::ForwardProxy;
 use release_render::{set, some_ca_pem, unset, OPENSTACK};
 use serde_json::{json, Value};
 
@@ -162,17 +163,21 @@ fn wrong_types_fail_naming_the_property() {
 #[test]
 fn the_proxy_properties_reach_the_cpi() {
     let w = world();
-    let proxy = Proxy::start();
+    let proxy = ForwardProxy::start();
     let mut m = minimal(&w);
-    set(&mut m, "env.http_proxy", json!(proxy.url));
+    set(&mut m, "env.http_proxy", json!(proxy.url()));
     let (r, _) = accepted(&OPENSTACK, &m, ABSENT, "through the proxy");
     assert!(r.file("bin/cpi").contains("export http_proxy="));
     assert!(
-        proxy.carried() > 0,
+        proxy.carried().len() > 0,
         "no request went through env.http_proxy"
     );
-    let before = proxy.carried();
+    let before = proxy.carried().len();
     set(&mut m, "env.no_proxy", json!("127.0.0.1"));
     accepted(&OPENSTACK, &m, ABSENT, "no_proxy bypasses it");
-    assert_eq!(proxy.carried(), before, "env.no_proxy was not honoured");
+    assert_eq!(
+        proxy.carried().len(),
+        before,
+        "env.no_proxy was not honoured"
+    );
 }

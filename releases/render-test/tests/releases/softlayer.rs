@@ -1,6 +1,7 @@
 //! bosh-softlayer-cpi's softlayer_cpi job against the fake SoftLayer.
 
-use crate::common::{accepted, not_rendered, refused, Proxy, World};
+use crate::common::{accepted, not_rendered, refused, World};
+use harness::forward_proxy::ForwardProxy;
 use release_render::{set, SOFTLAYER};
 use serde_json::{json, Value};
 
@@ -160,12 +161,12 @@ fn wrong_types_and_bad_values_fail_naming_the_property() {
 #[test]
 fn the_proxy_properties_reach_the_cpi() {
     let w = world();
-    let proxy = Proxy::start();
+    let proxy = ForwardProxy::start();
     let mut m = minimal(&w);
-    set(&mut m, "env.http_proxy", json!(proxy.url));
+    set(&mut m, "env.http_proxy", json!(proxy.url()));
     accepted(&SOFTLAYER, &m, ABSENT, "through the proxy");
     assert!(
-        proxy.carried() > 0,
+        proxy.carried().len() > 0,
         "no request went through env.http_proxy"
     );
 }

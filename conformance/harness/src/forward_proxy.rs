@@ -1,7 +1,8 @@
-//! A forwarding HTTP proxy on loopback for the CPI's `http_proxy`: it
-//! records every request it carried (head and body) and passes it on
-//! without its own `Proxy-Authorization`. The env-aws fault proxy behind
-//! it answers `Connection: close`, so each connection carries one request.
+//! A forwarding HTTP proxy on loopback, to prove a CPI honours the
+//! `http_proxy` its job exports: it records every request it carried (head
+//! and body) and passes it on without its own `Proxy-Authorization`, asking
+//! the origin to close after its answer, so each connection carries one
+//! request.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,41 +20,16 @@ pub struct Carried {
 }
 
 impl Carried {
-    /// A form parameter of an EC2 query request, decoded.
+    /// A form parameter of a query-style request body (EC2's), decoded.
     pub fn param(&self, name: &str) -> Option<String> {
-        self.body.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            (decode(k) == name).then(|| decode(v))
-        })
+        form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     pub fn action(&self) -> Option<String> {
         self.param("Action")
     }
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(x) => {
-                        out.push(x);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl ForwardProxy {
@@ -69,6 +45,11 @@ impl ForwardProxy {
             }
         });
         ForwardProxy { port, carried }
+    }
+
+    /// The proxy's URL, as a job's `env.http_proxy` names it.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     pub fn carried(&self) -> Vec<Carried> {
@@ -114,10 +95,17 @@ fn forward(mut client: TcpStream, carried: &Mutex<Vec<Carried>>) {
     let Ok(mut server) = TcpStream::connect(&origin) else {
         return;
     };
-    let onward: String = head
+    let mut onward: String = head
         .split_inclusive("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("proxy-authorization:"))
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("proxy-authorization:")
+                && !l.starts_with("connection:")
+                && !l.starts_with("proxy-connection:")
+                && l != "\r\n"
+        })
         .collect();
+    onward.push_str("Connection: close\r\n\r\n");
     if server.write_all(onward.as_bytes()).is_err() || server.write_all(&body).is_err() {
         return;
     }
