@@ -29,6 +29,23 @@ pub fn token_filter(token: &str) -> Filter {
         .build()
 }
 
+/// The snapshot that a create carrying `token` made, if it made one: the
+/// look-up before a create whose answer was lost is sent again.
+pub async fn snapshot_by_token(ec2: &aws_sdk_ec2::Client, token: &str) -> Result<Option<String>> {
+    let out = send!(
+        "DescribeSnapshots",
+        ec2.describe_snapshots()
+            .owner_ids("self")
+            .filters(token_filter(token))
+    )
+    .await?;
+    Ok(out
+        .snapshots()
+        .first()
+        .and_then(|s| s.snapshot_id())
+        .map(str::to_owned))
+}
+
 /// The tag specification for `kind`: the given tags and the token.
 pub fn tagged(kind: ResourceType, pairs: &[(String, String)], token: &str) -> TagSpecification {
     let mut tags = crate::cloud::tags(pairs);

@@ -79,20 +79,7 @@ pub async fn import_image(
                 .map(str::to_owned)
                 .ok_or_else(|| Error::cloud("StartSnapshot: the response has no snapshot id"))
         },
-        || async {
-            let out = send!(
-                "DescribeSnapshots",
-                ec2.describe_snapshots()
-                    .owner_ids("self")
-                    .filters(crate::create::token_filter(&token))
-            )
-            .await?;
-            Ok(out
-                .snapshots()
-                .first()
-                .and_then(|s| s.snapshot_id())
-                .map(str::to_owned))
-        },
+        || crate::create::snapshot_by_token(&ec2, &token),
     )
     .await?;
     tracing::info!(

@@ -34,20 +34,7 @@ pub async fn snapshot_disk(aws: &Aws, disk: DiskCid, metadata: Metadata) -> Resu
                 .map(str::to_owned)
                 .ok_or_else(|| Error::cloud("CreateSnapshot: the response has no snapshot id"))
         },
-        || async {
-            let out = send!(
-                "DescribeSnapshots",
-                ec2.describe_snapshots()
-                    .owner_ids("self")
-                    .filters(create::token_filter(&token))
-            )
-            .await?;
-            Ok(out
-                .snapshots()
-                .first()
-                .and_then(|s| s.snapshot_id())
-                .map(str::to_owned))
-        },
+        || create::snapshot_by_token(&ec2, &token),
     )
     .await;
     let id = match made {
