@@ -1,8 +1,9 @@
 //! What every cloud's tests do: start its environment, render, call.
 
+use harness::forward_proxy::ForwardProxy;
 use harness::registry::RegistryServer;
 use harness::Environment;
-use release_render::{err, ok, render, Job, Rendered};
+use release_render::{err, ok, render, set, Job, Rendered};
 use serde_json::{json, Value};
 
 pub struct World {
@@ -63,4 +64,32 @@ pub fn not_rendered(job: &Job, manifest: &Value, label: &str) -> String {
         ),
         Err(e) => e,
     }
+}
+
+/// With `env.http_proxy` at `proxy`, the job renders and its CPI's calls
+/// go through the proxy: the rendering, and how many requests it carried.
+pub fn through_proxy(
+    job: &Job,
+    manifest: &mut Value,
+    proxy: &ForwardProxy,
+    absent_vm: &str,
+) -> (Rendered, usize) {
+    set(manifest, "env.http_proxy", json!(proxy.url()));
+    let (rendered, _) = accepted(job, manifest, absent_vm, "through the proxy");
+    let carried = proxy.carried().len();
+    assert!(carried > 0, "no request went through env.http_proxy");
+    (rendered, carried)
+}
+
+/// With `env.no_proxy` naming the cloud's host as well, the proxy carries
+/// nothing more.
+pub fn bypassing_proxy(job: &Job, manifest: &mut Value, proxy: &ForwardProxy, absent_vm: &str) {
+    let before = proxy.carried().len();
+    set(manifest, "env.no_proxy", json!("127.0.0.1"));
+    accepted(job, manifest, absent_vm, "no_proxy bypasses it");
+    assert_eq!(
+        proxy.carried().len(),
+        before,
+        "env.no_proxy was not honoured"
+    );
 }

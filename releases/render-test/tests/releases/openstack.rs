@@ -1,6 +1,6 @@
 //! bosh-openstack-cpi's openstack_cpi job against the fake OpenStack.
 
-use crate::common::{accepted, not_rendered, refused, World};
+use crate::common::{accepted, bypassing_proxy, not_rendered, refused, through_proxy, World};
 use harness::forward_proxy::ForwardProxy;
 use release_render::{set, some_ca_pem, unset, OPENSTACK};
 use serde_json::{json, Value};
@@ -165,19 +165,7 @@ fn the_proxy_properties_reach_the_cpi() {
     let w = world();
     let proxy = ForwardProxy::start();
     let mut m = minimal(&w);
-    set(&mut m, "env.http_proxy", json!(proxy.url()));
-    let (r, _) = accepted(&OPENSTACK, &m, ABSENT, "through the proxy");
+    let (r, _) = through_proxy(&OPENSTACK, &mut m, &proxy, ABSENT);
     assert!(r.file("bin/cpi").contains("export http_proxy="));
-    assert!(
-        proxy.carried().len() > 0,
-        "no request went through env.http_proxy"
-    );
-    let before = proxy.carried().len();
-    set(&mut m, "env.no_proxy", json!("127.0.0.1"));
-    accepted(&OPENSTACK, &m, ABSENT, "no_proxy bypasses it");
-    assert_eq!(
-        proxy.carried().len(),
-        before,
-        "env.no_proxy was not honoured"
-    );
+    bypassing_proxy(&OPENSTACK, &mut m, &proxy, ABSENT);
 }

@@ -1,6 +1,6 @@
 //! bosh-softlayer-cpi's softlayer_cpi job against the fake SoftLayer.
 
-use crate::common::{accepted, not_rendered, refused, World};
+use crate::common::{accepted, not_rendered, refused, through_proxy, World};
 use harness::forward_proxy::ForwardProxy;
 use release_render::{set, SOFTLAYER};
 use serde_json::{json, Value};
@@ -163,10 +163,5 @@ fn the_proxy_properties_reach_the_cpi() {
     let w = world();
     let proxy = ForwardProxy::start();
     let mut m = minimal(&w);
-    set(&mut m, "env.http_proxy", json!(proxy.url()));
-    accepted(&SOFTLAYER, &m, ABSENT, "through the proxy");
-    assert!(
-        proxy.carried().len() > 0,
-        "no request went through env.http_proxy"
-    );
+    through_proxy(&SOFTLAYER, &mut m, &proxy, ABSENT);
 }
