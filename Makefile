@@ -11,7 +11,7 @@ export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 export SOFTLAYER_FIXTURES_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CARGO_TERM_COLOR := never
 
-.PHONY: all build venv tools test demo bench load fuzz fmt clean release
+.PHONY: all build venv tools test demo bench load fuzz fmt clean release release-toolchain
 
 all: build
 
@@ -90,17 +90,30 @@ fuzz: build
 	  | grep -oE 'fuzz [a-z_]+: .*|test result: FAILED.*|panicked at .*|failed: .*|saved to .*' ; \
 	  test $${PIPESTATUS[0]} -eq 0
 
-# The four BOSH releases (releases/): each CPI built statically linked for
-# x86_64 Linux (it runs on any stemcell or operator machine whatever its
-# glibc; BOSH compiles packages without a toolchain or a network), added as
-# its package's blob, and a dev release tarball per CPI in target/releases/
-# when `bosh` is on PATH. RUSTFLAGS replaces .cargo/config.toml's flags for
-# this target (DT_RELR needs glibc 2.36 at run time; Jammy has 2.35).
+# The four BOSH releases (releases/): each CPI built as a static musl
+# executable for x86_64 Linux (it runs on any stemcell or operator machine
+# whatever its libc: BOSH compiles packages without a toolchain or a
+# network), added as its package's blob, and a dev release tarball per CPI in
+# target/releases/ when `bosh` is on PATH. musl rather than static glibc:
+# glibc's start-up reads the CPU's cache geometry with a few hundred CPUID
+# instructions, each a trap to the hypervisor on a VM (0.4-0.5 ms of every
+# CPI call here, more than the rest of `info`), and a static glibc still
+# loads the host's NSS libraries to resolve a name. The musl target and its
+# C compiler (for aws-lc) are installed when missing (release-toolchain).
+# relocation-model=static makes a fixed-address executable, as Go's linker
+# does by default (the Go CPIs are built so): a static PIE relocates its
+# 13,000 pointers at every start, writing to ~50 pages, 0.13 ms of a 0.45 ms
+# `info` here. The stack, heap and mappings stay randomised.
 RELEASE_CLOUDS  ?= aws openstack softlayer warden
-RELEASE_TARGET  := x86_64-unknown-linux-gnu
+RELEASE_TARGET  := x86_64-unknown-linux-musl
 RELEASE_BIN_DIR := target/$(RELEASE_TARGET)/release
-release:
-	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release --target $(RELEASE_TARGET) \
+release-toolchain:
+	@rustup target list --installed 2>/dev/null | grep -qx $(RELEASE_TARGET) || rustup target add $(RELEASE_TARGET)
+	@command -v x86_64-linux-musl-gcc >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq musl-tools >/dev/null; }
+release: release-toolchain
+	RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
+	  $(CARGO) build --release --target $(RELEASE_TARGET) \
 	  $(foreach c,$(RELEASE_CLOUDS),-p cpi-$(c))
 	@mkdir -p target/releases; missing=""; \
 	for c in $(RELEASE_CLOUDS); do \

@@ -13,8 +13,9 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 // <linux/loop.h>
-const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
-const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+// `Ioctl` is the request type of the libc linked (c_ulong in glibc, c_int in musl).
+const LOOP_CTL_GET_FREE: libc::Ioctl = 0x4C82;
+const LOOP_CONFIGURE: libc::Ioctl = 0x4C0A;
 const LO_FLAGS_AUTOCLEAR: u32 = 4;
 const LO_NAME_SIZE: usize = 64;
 
