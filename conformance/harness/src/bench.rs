@@ -252,11 +252,12 @@ pub fn run_beside(
 ) -> Result<BesideRuns, String> {
     let mut command = env.cpi();
     command.env.push((TIMINGS_ENV.to_owned(), "1".to_owned()));
-    let cpi = Cpi::new(command, Duration::from_secs(120))?;
+    let cpi = Cpi::new(command, Duration::from_secs(120))?.timed();
     let mut ctx = Ctx::new(env, registry, cpi).map_err(|e| format!("starting: {e}"))?;
     let base = match baseline {
         Some(cmd) => Some(
             Cpi::new(cmd, Duration::from_secs(120))?
+                .timed()
                 .with_versions(ctx.cpi.api_version, ctx.cpi.stemcell_api_version),
         ),
         None => None,
@@ -291,20 +292,8 @@ pub fn floor(runs: usize) -> Duration {
         args: vec![],
         env: vec![],
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
     let mut times: Vec<Duration> = (0..runs.max(1))
-        .map(|_| {
-            let t = std::time::Instant::now();
-            let _ = rt.block_on(crate::cpi::run_process(
-                &cmd,
-                b"{}",
-                Duration::from_secs(10),
-            ));
-            t.elapsed()
-        })
+        .map(|_| crate::cpi::run_process_direct(&cmd, b"{}", Duration::from_secs(10)).1)
         .collect();
     times.sort();
     times[times.len() / 2]
