@@ -113,10 +113,17 @@ pub async fn serve_conn<S: Io + 'static>(stream: S, state: Shared) {
             _ => {}
         }
         let close = req.wants_close();
-        // Creating a container copies its rootfs, stream-in unpacks a tar:
-        // blocking work, kept off the threads that serve the other connections.
-        let st = state.clone();
-        let answered = tokio::task::spawn_blocking(move || handle(&req, &st)).await;
+        // Creating a container copies its rootfs, stream-in unpacks a tar,
+        // destroy unmounts and removes: blocking work, kept off the threads
+        // that serve the other connections. The other routes only read or
+        // write the in-memory state and are answered in place: a hop to the
+        // blocking pool cost each of them more than its work.
+        let answered = if touches_disk(route) {
+            let st = state.clone();
+            tokio::task::spawn_blocking(move || handle(&req, &st)).await
+        } else {
+            Ok(handle(&req, &state))
+        };
         let (status, ctype, body) = match answered {
             Ok(Ok(Reply::Json(v))) => (200, "application/json", v.to_string().into_bytes()),
             Ok(Ok(Reply::Tar(b))) => (200, "application/x-tar", b),
@@ -209,6 +216,14 @@ pub enum Reply {
 }
 
 /// The name faults and call counts use for a request.
+/// The routes whose work is on the host's file system (or may wait on it).
+fn touches_disk(route: &str) -> bool {
+    matches!(
+        route,
+        "create" | "destroy" | "stream_in" | "stream_out" | "unknown"
+    )
+}
+
 pub fn route_name(req: &Request) -> &'static str {
     let s: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     match (req.method.as_str(), s.as_slice()) {
