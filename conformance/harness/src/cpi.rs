@@ -319,7 +319,10 @@ fn run_direct(
         Err(e) => {
             drop(pid_tx);
             let _ = watchdog.join();
-            return Err(CallError::Spawn(format!("{}: {e}", command.binary.display())));
+            return Err(CallError::Spawn(format!(
+                "{}: {e}",
+                command.binary.display()
+            )));
         }
     };
     let _ = pid_tx.send(child.id());
@@ -335,9 +338,8 @@ fn run_direct(
     if hung {
         return Err(CallError::Hung(bound));
     }
-    out.map(output_of).map_err(|e| {
-        CallError::Spawn(format!("waiting for {}: {e}", command.binary.display()))
-    })
+    out.map(output_of)
+        .map_err(|e| CallError::Spawn(format!("waiting for {}: {e}", command.binary.display())))
 }
 
 pub(crate) async fn run_process(
