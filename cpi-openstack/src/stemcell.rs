@@ -86,6 +86,11 @@ pub async fn create(cloud: &OpenStack, args: CreateStemcell) -> Result<StemcellC
         _ => return Err(Error::cpi("cloud_properties.version: missing")),
     };
     let size = image_stream::check(args.image_path.clone()).await?;
+    // The first try's upload body starts reading (gunzipping) root.img now,
+    // on its own thread, while the token and the image record are fetched:
+    // its first blocks are ready when the upload starts. Dropped unsent (the
+    // record could not be made), the reader stops.
+    let prefetched = image_stream::stream(args.image_path.clone());
     let mut body = json!({
         "name": format!("{name}/{version}"),
         "disk_format": props.disk_format.unwrap_or_else(|| "qcow2".into()),
@@ -125,15 +130,21 @@ pub async fn create(cloud: &OpenStack, args: CreateStemcell) -> Result<StemcellC
         "created image {} for stemcell {name}/{version}, uploading {size} bytes",
         image.id
     );
-    if let Err(e) = upload(cloud, &image.id, &args).await {
+    if let Err(e) = upload(cloud, &image.id, &args, prefetched).await {
         remove_image(cloud, &image.id).await;
         return Err(e);
     }
     Ok(StemcellCid::new(image.id))
 }
 
-async fn upload(cloud: &OpenStack, id: &str, args: &CreateStemcell) -> Result<()> {
+async fn upload(
+    cloud: &OpenStack,
+    id: &str,
+    args: &CreateStemcell,
+    prefetched: (reqwest::Body, image_stream::Failure),
+) -> Result<()> {
     let session = cloud.session()?;
+    let prefetched = std::cell::Cell::new(Some(prefetched));
     // The stream is re-read from the file on each try, so an upload the
     // cloud refused (5xx, 413/429, a lost connection) can be sent again.
     let verdict = std::cell::Cell::new(Verdict::Fail);
@@ -146,7 +157,9 @@ async fn upload(cloud: &OpenStack, id: &str, args: &CreateStemcell) -> Result<()
         || async {
             verdict.set(Verdict::Fail);
             tries.set(tries.get() + 1);
-            let (body, failure) = image_stream::stream(args.image_path.clone());
+            let (body, failure) = prefetched
+                .take()
+                .unwrap_or_else(|| image_stream::stream(args.image_path.clone()));
             let sent = session
                 .put_stream(Service::Image, &format!("/images/{id}/file"), body)
                 .await;
