@@ -282,17 +282,6 @@ pub(crate) fn run_process_direct(
     stdin: &[u8],
     bound: Duration,
 ) -> (Result<Output, CallError>, Duration) {
-    let mut elapsed = Duration::ZERO;
-    let out = run_direct(command, stdin, bound, &mut elapsed);
-    (out, elapsed)
-}
-
-fn run_direct(
-    command: &CpiCommand,
-    stdin: &[u8],
-    bound: Duration,
-    elapsed: &mut Duration,
-) -> Result<Output, CallError> {
     use std::io::Write;
     use std::sync::mpsc;
     let (pid_tx, pid_rx) = mpsc::channel::<u32>();
@@ -313,16 +302,13 @@ fn run_direct(
     });
     let mut cmd = std_command(command);
     let started = Instant::now();
-    let spawned = cmd.spawn();
-    let mut child = match spawned {
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             drop(pid_tx);
             let _ = watchdog.join();
-            return Err(CallError::Spawn(format!(
-                "{}: {e}",
-                command.binary.display()
-            )));
+            let e = CallError::Spawn(format!("{}: {e}", command.binary.display()));
+            return (Err(e), started.elapsed());
         }
     };
     let _ = pid_tx.send(child.id());
@@ -332,14 +318,15 @@ fn run_direct(
         let _ = w.write_all(stdin);
     }
     let out = child.wait_with_output();
-    *elapsed = started.elapsed();
+    let elapsed = started.elapsed();
     let _ = done_tx.send(());
-    let hung = watchdog.join().unwrap_or(false);
-    if hung {
-        return Err(CallError::Hung(bound));
-    }
-    out.map(output_of)
-        .map_err(|e| CallError::Spawn(format!("waiting for {}: {e}", command.binary.display())))
+    let out = if watchdog.join().unwrap_or(false) {
+        Err(CallError::Hung(bound))
+    } else {
+        out.map(output_of)
+            .map_err(|e| CallError::Spawn(format!("waiting for {}: {e}", command.binary.display())))
+    };
+    (out, elapsed)
 }
 
 pub(crate) async fn run_process(
