@@ -3,6 +3,7 @@
 //! `GuestPersistentBindMountsDir/<disk>` through its shared bind mount.
 
 use crate::cloud::Warden;
+use crate::ext4_template;
 use crate::host::{self, fs_err};
 use cpi::{CreateDisk, DiskCid, DiskHint, Error, Metadata, Result, VmCid};
 use serde_json::Value;
@@ -13,7 +14,8 @@ const MIB: u64 = 1 << 20;
 impl Warden {
     fn disk_path(&self, cid: &DiskCid) -> Result<PathBuf> {
         let s = cid.as_str();
-        if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+        // Hidden names are the CPI's own (metadata files, the templates).
+        if s.is_empty() || s.contains('/') || s.starts_with('.') {
             return Err(Error::cpi(format!("disk cid '{s}' is not a valid name")));
         }
         Ok(self.config.actions.disks_dir.join(s))
@@ -68,10 +70,18 @@ impl cpi::Disks for Warden {
         let made = (|| -> Result<()> {
             std::fs::create_dir_all(&self.config.actions.disks_dir)
                 .map_err(fs_err("making DisksDir", &self.config.actions.disks_dir))?;
+            let size = args.size_mb * MIB;
             let f = std::fs::File::create(&path).map_err(fs_err("creating disk file", &path))?;
-            f.set_len(args.size_mb * MIB)
-                .map_err(fs_err("sizing disk file", &path))?;
-            host::format_sparse_disk(&path)?;
+            f.set_len(size).map_err(fs_err("sizing disk file", &path))?;
+            match ext4_template::template_for(&self.config.actions.disks_dir, size) {
+                Ok(t) => t
+                    .write_to(&f, &ext4_template::Identity::random())
+                    .map_err(fs_err("formatting disk", &path))?,
+                Err(e) => {
+                    tracing::warn!("formatting with mkfs, not from a template: {e}");
+                    host::format_sparse_disk(&path)?;
+                }
+            }
             Ok(())
         })();
         if let Err(e) = made {

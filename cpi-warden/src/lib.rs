@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod cloud_props;
 pub mod config;
 pub mod disk;
+pub mod ext4_template;
 pub mod garden;
 pub mod host;
 pub mod loop_device;

@@ -15,7 +15,7 @@ pub const CONFIG: &[Key] = &[
     key("Warden.ConnectAddress", "string", "required", "`127.0.0.1:7777` or a socket path.", "implemented"),
     key("Actions.StemcellsDir", "absolute path", "required", "Where stemcells are unpacked, one entry per stemcell cid.", "implemented"),
     key("Actions.ExpandStemcellTarball", "bool", "true", "true: the image is unpacked into a directory (the container's rootfs); false: only gunzipped to a tarball file, for GrootFS.", "implemented (tests/parity.rs); the Go CPI's zero value when the key is absent is false, the job always renders it"),
-    key("Actions.DisksDir", "absolute path", "required", "Persistent disks: one ext4-formatted file per disk cid (and `.CID.metadata.json` beside it).", "implemented"),
+    key("Actions.DisksDir", "absolute path", "required", "Persistent disks: one ext4-formatted file per disk cid (and `.CID.metadata.json` beside it); `.templates/` holds one formatted image per disk size, the format cache.", "implemented"),
     key("Actions.HostEphemeralBindMountsDir", "absolute path", "required", "Per VM `DIR/<vm>`, bind-mounted into the container at GuestEphemeralBindMountPath.", "implemented (tests/parity.rs)"),
     key("Actions.HostPersistentBindMountsDir", "absolute path", "required", "Per VM `DIR/<vm>` (a shared mount), bind-mounted at GuestPersistentBindMountsDir; disks are loop-mounted at `DIR/<vm>/<disk>`.", "implemented (tests/parity.rs)"),
     key("Actions.GuestEphemeralBindMountPath", "absolute path", "required", "The ephemeral disk inside the VM (`/var/vcap/data`).", "implemented"),

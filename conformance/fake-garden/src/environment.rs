@@ -225,7 +225,13 @@ impl Environment for WardenEnvironment {
                 .into_iter()
                 .map(|c| c.handle)
                 .collect(),
-            disks: self.list("disks"),
+            // `.templates` is the CPI's cache of formatted images, one per
+            // disk size, kept on purpose; anything else there is a disk.
+            disks: self
+                .list("disks")
+                .into_iter()
+                .filter(|d| d != ".templates")
+                .collect(),
             stemcells: self.list("stemcells"),
             snapshots: vec![],
             other,
