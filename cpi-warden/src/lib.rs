@@ -12,6 +12,7 @@ pub mod ext4_template;
 pub mod garden;
 pub mod host;
 pub mod loop_device;
+pub mod reclaim;
 pub mod reference;
 pub mod stemcell;
 pub mod vm;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 impl Warden {
     pub fn stemcell_dir(&self, cid: &StemcellCid) -> Result<PathBuf> {
         let s = cid.as_str();
-        if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+        // Hidden names are the CPI's own (`.deleted`).
+        if s.is_empty() || s.contains('/') || s.starts_with('.') {
             return Err(Error::cpi(format!(
                 "stemcell cid '{s}' is not a valid name"
             )));
@@ -96,12 +97,8 @@ impl cpi::Stemcells for Warden {
 
     async fn delete_stemcell(&self, cid: StemcellCid) -> Result<()> {
         let dir = self.stemcell_dir(&cid)?;
-        match remove_stemcell(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::cloud(format!(
-                "delete_stemcell: removing {}: {e}",
-                dir.display()
-            ))),
-            _ => Ok(()),
-        }
+        crate::reclaim::delete(&self.config.actions.stemcells_dir, &dir)
+            .map(drop)
+            .map_err(|e| Error::cloud(format!("delete_stemcell: removing {}: {e}", dir.display())))
     }
 }

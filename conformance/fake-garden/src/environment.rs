@@ -143,6 +143,18 @@ impl WardenEnvironment {
         Ok(dir.join(name))
     }
 
+    /// `list(sub)` once it is empty, or after 10 s of waiting for it to be.
+    fn drained_list(&self, sub: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = self.list(sub);
+            if left.is_empty() || std::time::Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     fn list(&self, sub: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.root.join(sub))
             .map(|rd| {
@@ -218,6 +230,13 @@ impl Environment for WardenEnvironment {
                 .into_iter()
                 .map(|d| format!("persistent-dir:{d}")),
         );
+        // A deleted stemcell is freed by a detached `rm` after the CPI has
+        // answered: what is still there after a while was never freed.
+        other.extend(
+            self.drained_list("stemcells/.deleted")
+                .into_iter()
+                .map(|d| format!("deleted-stemcell-not-freed:{d}")),
+        );
         Inventory {
             vms: self
                 .fake()
@@ -232,7 +251,11 @@ impl Environment for WardenEnvironment {
                 .into_iter()
                 .filter(|d| d != ".templates")
                 .collect(),
-            stemcells: self.list("stemcells"),
+            stemcells: self
+                .list("stemcells")
+                .into_iter()
+                .filter(|s| s != ".deleted")
+                .collect(),
             snapshots: vec![],
             other,
         }
