@@ -13,12 +13,11 @@ const MIB: u64 = 1 << 20;
 
 impl Warden {
     fn disk_path(&self, cid: &DiskCid) -> Result<PathBuf> {
-        let s = cid.as_str();
-        // Hidden names are the CPI's own (metadata files, the templates).
-        if s.is_empty() || s.contains('/') || s.starts_with('.') {
-            return Err(Error::cpi(format!("disk cid '{s}' is not a valid name")));
-        }
-        Ok(self.config.actions.disks_dir.join(s))
+        Ok(self
+            .config
+            .actions
+            .disks_dir
+            .join(host::entry_name("disk", cid.as_str())?))
     }
 
     /// Where a disk's metadata is kept: a hidden file beside it, removed with it.

@@ -55,6 +55,17 @@ pub fn tool(what: &str, cmd: &str, args: &[&str]) -> Result<String, HostError> {
     }
 }
 
+/// A cid as the name of one entry in a CPI directory. Hidden names are the
+/// CPI's own (disk metadata files, `.templates`, `.deleted`), never a cid.
+pub fn entry_name<'a>(kind: &str, cid: &'a str) -> cpi::Result<&'a str> {
+    if cid.is_empty() || cid.contains('/') || cid.starts_with('.') {
+        return Err(cpi::Error::cpi(format!(
+            "{kind} cid '{cid}' is not a valid name"
+        )));
+    }
+    Ok(cid)
+}
+
 /// A host step whose thread panicked (never expected; kept typed).
 pub fn tool_panicked(what: &str) -> HostError {
     HostError::Tool {

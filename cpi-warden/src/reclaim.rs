@@ -78,7 +78,8 @@ fn exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
-fn remove_in_place(path: &Path) -> io::Result<Outcome> {
+/// Removes a file or a directory tree now; nothing there is `Gone`.
+pub fn remove_in_place(path: &Path) -> io::Result<Outcome> {
     let removed = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),

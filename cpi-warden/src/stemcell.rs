@@ -7,14 +7,11 @@ use std::path::PathBuf;
 
 impl Warden {
     pub fn stemcell_dir(&self, cid: &StemcellCid) -> Result<PathBuf> {
-        let s = cid.as_str();
-        // Hidden names are the CPI's own (`.deleted`).
-        if s.is_empty() || s.contains('/') || s.starts_with('.') {
-            return Err(Error::cpi(format!(
-                "stemcell cid '{s}' is not a valid name"
-            )));
-        }
-        Ok(self.config.actions.stemcells_dir.join(s))
+        Ok(self
+            .config
+            .actions
+            .stemcells_dir
+            .join(crate::host::entry_name("stemcell", cid.as_str())?))
     }
 }
 
@@ -39,15 +36,6 @@ fn unpack(stream: impl std::io::Read, dir: &std::path::Path) -> std::io::Result<
         }
     }
     Ok(())
-}
-
-/// A stemcell is a directory (expanded) or a tarball file (not expanded).
-fn remove_stemcell(path: &std::path::Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    }
 }
 
 impl cpi::Stemcells for Warden {
@@ -84,7 +72,7 @@ impl cpi::Stemcells for Warden {
             }
         })();
         if let Err(e) = unpacked {
-            let _ = remove_stemcell(&dir);
+            let _ = crate::reclaim::remove_in_place(&dir);
             return Err(Error::cloud(format!("create_stemcell: {e}")));
         }
         tracing::info!(
